@@ -1,0 +1,114 @@
+# ducklake-backend. `make run` and `make test` install what is missing first (scripts/deps.sh).
+CC      ?= cc
+MODE    ?= release
+BUILD   := build
+OBJDIR  := $(BUILD)/obj-$(MODE)
+DUCKDB  := third_party/duckdb
+PKGS    := libmicrohttpd jansson libcurl libpq sqlite3 openssl zlib
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -DDLB_VERSION='"$(VERSION)"' $(WARN) -Isrc \
+	-I$(DUCKDB)/include $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -pthread
+LDLIBS  = -L$(DUCKDB)/lib -lduckdb \
+	-Wl,-rpath,'$$ORIGIN/../third_party/duckdb/lib:$$ORIGIN/../../third_party/duckdb/lib' \
+	$(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
+
+ifeq ($(MODE),asan)
+  CFLAGS_MODE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+  LDMODE := -fsanitize=address,undefined
+  BIN := $(BUILD)/asan/ducklake-backend
+else ifeq ($(MODE),coverage)
+  CFLAGS_MODE := -O0 -g --coverage
+  LDMODE := --coverage
+  BIN := $(BUILD)/coverage/ducklake-backend
+else
+  CFLAGS_MODE := -O2 -g
+  BIN := $(BUILD)/ducklake-backend
+endif
+CFLAGS ?=
+CFLAGS += $(CFLAGS_COMMON) $(CFLAGS_MODE)
+
+SRCS     := $(shell find src -name '*.c' ! -name main.c | sort)
+OBJS     := $(SRCS:%.c=$(OBJDIR)/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-$(MODE)/%)
+
+.PHONY: all deps deps-test run test test-unit test-e2e test-e2e-pg test-asan lint format \
+	coverage bench fuzz clean
+
+all: $(BIN)
+
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+$(OBJDIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libdlb-$(MODE).a: $(OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(OBJDIR)/src/main.o $(BUILD)/libdlb-$(MODE).a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDMODE) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests-$(MODE)/%: tests/unit/%.c $(BUILD)/libdlb-$(MODE).a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libdlb-$(MODE).a $(LDMODE) $(LDLIBS) -lcmocka
+
+-include $(OBJS:.o=.d) $(OBJDIR)/src/main.d
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(BIN)
+
+# Everything: set-up, unit tests, end-to-end tests on SQLite and on PostgreSQL, lint.
+test: deps-test
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory test-unit
+	@$(MAKE) --no-print-directory test-e2e
+	@$(MAKE) --no-print-directory test-e2e-pg
+	@$(MAKE) --no-print-directory lint
+
+test-unit: $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_BIN)
+
+test-e2e: $(BIN)
+	@DLB_BIN=$(abspath $(BIN)) scripts/run-e2e.sh sqlite
+
+test-e2e-pg: $(BIN)
+	@DLB_BIN=$(abspath $(BIN)) scripts/run-e2e.sh postgres
+
+# Unit tests and the whole e2e suite with AddressSanitizer and UBSan.
+test-asan: deps-test
+	@$(MAKE) --no-print-directory MODE=asan test-unit
+	@$(MAKE) --no-print-directory MODE=asan all
+	@DLB_BIN=$(abspath $(BUILD)/asan/ducklake-backend) DLB_ASAN=1 scripts/run-e2e.sh sqlite
+
+lint:
+	@scripts/lint.sh
+
+format:
+	clang-format -i $$(find src tests/unit -name '*.[ch]')
+
+coverage: deps-test
+	@rm -rf $(BUILD)/obj-coverage
+	@$(MAKE) --no-print-directory MODE=coverage test-unit
+	@$(MAKE) --no-print-directory MODE=coverage all
+	@DLB_BIN=$(abspath $(BUILD)/coverage/ducklake-backend) scripts/run-e2e.sh sqlite
+	gcovr -r . --object-directory $(BUILD)/obj-coverage --filter src/ --print-summary \
+		--txt $(BUILD)/coverage.txt
+	@tail -n 5 $(BUILD)/coverage.txt
+
+bench: all
+	@scripts/deps.sh bench
+	bench/http/run.sh
+
+clean:
+	rm -rf $(BUILD)

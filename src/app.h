@@ -1,0 +1,23 @@
+/* What main wires together and hands to every handler (req->app). */
+#ifndef DLB_APP_H
+#define DLB_APP_H
+
+#include <stdatomic.h>
+
+#include "config.h"
+#include "engine/engine.h"
+#include "http/http.h"
+#include "meta/meta.h"
+#include "util/pool.h"
+
+typedef struct app {
+    config_t *cfg;
+    meta_t *meta;
+    engine_t *engine;
+    pool_t *pool;
+    http_server *http;
+    double started_at; /* wall clock */
+    atomic_int shutting_down;
+} app_t;
+
+#endif

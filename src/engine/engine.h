@@ -1,0 +1,25 @@
+/* The DuckDB query engine: one in-memory database, one connection per worker thread. */
+#ifndef DLB_ENGINE_H
+#define DLB_ENGINE_H
+
+#include <duckdb.h>
+#include <stddef.h>
+
+struct config;
+typedef struct engine engine_t;
+
+/* nconns connections are opened, one per worker index. */
+engine_t *engine_open(const struct config *cfg, int nconns, char *err, size_t errlen);
+void engine_close(engine_t *e);
+/* The calling worker's connection (pool_worker_index()); a shared, locked one elsewhere
+ * is not offered: callers outside the pool use engine_with_spare. */
+duckdb_connection engine_conn(engine_t *e, int index);
+/* Runs SELECT 1 on a spare connection; 0 when healthy. */
+int engine_ping(engine_t *e, char *err, size_t errlen);
+const char *engine_version(void);
+/* Interrupts whatever runs on worker index's connection (timeouts, shutdown). */
+void engine_interrupt(engine_t *e, int index);
+/* Effective memory limit in bytes, as configured. */
+long long engine_memory_limit(const engine_t *e);
+
+#endif

@@ -1,0 +1,143 @@
+/* HTTP core: a libmicrohttpd server with a router, a worker pool hand-off, JSON errors,
+ * request ids, limits, CORS, gzip and chunked streaming with back-pressure.
+ * It knows no subsystem: handlers are registered by main through api/. */
+#ifndef DLB_HTTP_H
+#define DLB_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+struct json_t;
+
+enum {
+    HTTP_GET = 1,
+    HTTP_HEAD = 2,
+    HTTP_POST = 4,
+    HTTP_PUT = 8,
+    HTTP_DELETE = 16,
+    HTTP_OPTIONS = 32,
+    HTTP_PATCH = 64,
+};
+
+/* Route flags. */
+#define ROUTE_INLINE       1 /* runs on the HTTP thread: must never block */
+#define ROUTE_SPOOL        2 /* the body is written to a temporary file as it arrives */
+#define ROUTE_STREAM       4 /* the response may be a long-lived stream (no gzip, no timeout) */
+#define ROUTE_INLINE_SMALL 8 /* inline when the body is at most 64 KiB, else on the pool */
+
+#define HTTP_MAX_PARAMS 8
+
+typedef struct http_req http_req;
+typedef struct http_resp http_resp;
+typedef struct http_stream http_stream;
+typedef void (*http_handler_fn)(http_req *req, http_resp *resp);
+
+typedef struct {
+    int methods;         /* HTTP_GET | HTTP_POST ... (GET implies HEAD) */
+    const char *pattern; /* "/tables/{name}/query"; "{object*}" takes the rest of the path */
+    http_handler_fn fn;
+    int flags;
+    const char *role;           /* "public", "reader", "writer" or "admin" */
+    const char *body_limit_var; /* NULL: HTTP_MAX_BODY_SIZE; else a larger limit's name */
+} http_route;
+
+struct http_req {
+    int method;
+    const char *method_str;
+    const char *path;
+    const http_route *route;
+    int nparams;
+    const char *param_names[HTTP_MAX_PARAMS];
+    char *param_values[HTTP_MAX_PARAMS];
+    char request_id[132];
+    char client_ip[64];
+    buf_t body;        /* in-memory body (routes without ROUTE_SPOOL) */
+    char *body_path;   /* spooled body file (ROUTE_SPOOL), removed after the request */
+    uint64_t body_len; /* bytes received */
+    uint64_t start_ns;
+    void *app;  /* what http_server_start was given */
+    void *conn; /* the MHD connection (opaque) */
+    void *user; /* for later layers (auth principal) */
+};
+
+typedef struct {
+    char *name, *value;
+} http_header;
+
+struct http_resp {
+    int status;
+    const char *content_type;
+    char *body;
+    size_t body_len;
+    int nheaders;
+    http_header headers[16];
+    struct json_t *json; /* serialised when sent; errors get request_id added then */
+    int is_error;
+    http_stream *stream; /* set by http_resp_stream */
+    int no_gzip;
+};
+
+/* Request accessors. Header names are case-insensitive. NULL when absent. */
+const char *http_req_header(const http_req *req, const char *name);
+const char *http_req_query(const http_req *req, const char *name);
+const char *http_req_param(const http_req *req, const char *name);
+/* Parses the in-memory body as JSON. On failure answers 400 (naming line, column and the
+ * problem) into resp and returns NULL. The returned value belongs to the caller. */
+struct json_t *http_req_json(http_req *req, http_resp *resp);
+
+/* Response builders. Each replaces what was set before. */
+void http_resp_json(http_resp *resp, int status, struct json_t *body); /* steals body */
+void http_resp_bytes(http_resp *resp, int status, const char *ctype, char *data,
+                     size_t len); /* steals data (malloc'd) */
+void http_resp_error(http_resp *resp, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void http_resp_header(http_resp *resp, const char *name, const char *value);
+/* Frees what the response holds (used by the server; handlers need not call it). */
+void http_resp_clear(http_resp *resp);
+
+/* Starts a chunked response; the handler then writes with http_stream_write and returns
+ * when done (the stream ends then). Only from handlers running on the worker pool. */
+http_stream *http_resp_stream(http_req *req, http_resp *resp, int status, const char *ctype);
+/* Blocks while the client is behind (back-pressure). -1 once the client is gone. */
+int http_stream_write(http_stream *s, const void *data, size_t len);
+
+/* Server. */
+typedef struct http_server http_server;
+
+typedef struct {
+    const char *host;
+    int port;
+    int threads;
+    unsigned max_connections;
+    unsigned max_connections_per_ip;
+    unsigned connection_timeout;
+    uint64_t max_body_size;
+    uint64_t gzip_min_size;
+    int gzip_enabled;
+    int access_log;
+    const char *spool_dir;
+    /* CORS (NULL origins = off). Comma lists. */
+    const char *cors_origins, *cors_methods, *cors_headers;
+    /* TLS: both set to serve HTTPS. */
+    const char *tls_cert_file, *tls_key_file;
+    struct pool *pool;
+    void *app;
+    /* Body limit lookup for routes naming body_limit_var. */
+    uint64_t (*body_limit)(void *app, const char *var);
+    /* Called once per finished request (metrics); may be NULL. */
+    void (*on_complete)(void *app, const http_req *req, int status, uint64_t ns);
+} http_options;
+
+http_server *http_server_start(const http_options *opt, const http_route *routes, size_t nroutes,
+                               char *err, size_t errlen);
+/* The port actually bound (useful with port 0). */
+int http_server_port(const http_server *s);
+/* Stops accepting new connections; in-flight requests keep running. */
+void http_server_quiesce(http_server *s);
+/* Requests accepted and not finished. */
+unsigned http_server_inflight(const http_server *s);
+void http_server_stop(http_server *s);
+
+#endif

@@ -1,0 +1,710 @@
+/* libmicrohttpd glue: connection contexts, the hand-off to the worker pool with
+ * suspend/resume, limits, and the final assembly of every response. */
+#include "http.h"
+#include "internal.h"
+#include "router.h"
+
+#include "util/clock.h"
+#include "util/ids.h"
+#include "util/log.h"
+#include "util/pool.h"
+#include "util/strlist.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define STREAM_CAPACITY (256 * 1024)
+
+enum { ST_NEW, ST_BODY, ST_DISPATCHED, ST_DONE };
+
+struct http_server {
+    struct MHD_Daemon *d;
+    http_options opt;
+    const http_route *routes;
+    size_t nroutes;
+    atomic_uint inflight;
+    atomic_int quiescing;
+    int port;
+    char *cors_store;
+    const char *cors_origins[32];
+    int n_cors_origins;
+};
+
+/* One per request; shared by the MHD thread, a worker and a streaming response, hence the
+ * reference count. The stream ring lives here so that the producer never outlives it. */
+typedef struct conn_ctx {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    http_req req;
+    http_resp resp;
+    int state;
+    int early;   /* a response decided before the handler runs (413, 404, ...) */
+    int body_fd; /* spool file */
+    uint64_t body_limit;
+    atomic_int refs;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int suspended; /* under lock */
+    int ready;     /* the worker has a response (or the stream headers) */
+    int gone;      /* the request is finished from MHD's side: stop producing */
+    int closed;    /* the producer is done */
+    char *ring;
+    size_t head, len;
+    uint64_t streamed;
+} conn_ctx;
+
+struct http_stream {
+    conn_ctx ctx; /* never instantiated: http_stream* is a conn_ctx* in disguise */
+};
+
+static void ctx_release(conn_ctx *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1) return;
+    http_req_params_free(&c->req);
+    buf_free(&c->req.body);
+    if (c->body_fd >= 0) close(c->body_fd);
+    if (c->req.body_path) {
+        unlink(c->req.body_path);
+        free(c->req.body_path);
+    }
+    http_resp_clear(&c->resp);
+    free(c->ring);
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+}
+
+/* Caller holds c->lock. */
+static void ctx_resume_locked(conn_ctx *c)
+{
+    if (c->suspended) {
+        c->suspended = 0;
+        MHD_resume_connection(c->conn);
+    }
+}
+
+const char *http_req_header(const http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_query(const http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* ---- streaming ---------------------------------------------------------------------- */
+
+http_stream *http_resp_stream(http_req *req, http_resp *resp, int status, const char *ctype)
+{
+    conn_ctx *c = (conn_ctx *)((char *)req - offsetof(conn_ctx, req));
+    c->ring = malloc(STREAM_CAPACITY);
+    if (!c->ring) {
+        http_resp_error(resp, 500, "internal_error", "out of memory");
+        return NULL;
+    }
+    http_resp_bytes(resp, status, ctype, NULL, 0);
+    resp->stream = (http_stream *)c;
+    pthread_mutex_lock(&c->lock);
+    c->ready = 1;
+    ctx_resume_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    return resp->stream;
+}
+
+int http_stream_write(http_stream *s, const void *data, size_t len)
+{
+    conn_ctx *c = (conn_ctx *)s;
+    const char *p = data;
+    pthread_mutex_lock(&c->lock);
+    while (len) {
+        if (c->gone) {
+            pthread_mutex_unlock(&c->lock);
+            return -1;
+        }
+        size_t space = STREAM_CAPACITY - c->len;
+        if (!space) {
+            ctx_resume_locked(c);
+            pthread_cond_wait(&c->cond, &c->lock);
+            continue;
+        }
+        size_t tail = (c->head + c->len) % STREAM_CAPACITY;
+        size_t n = len < space ? len : space;
+        if (n > STREAM_CAPACITY - tail) n = STREAM_CAPACITY - tail;
+        memcpy(c->ring + tail, p, n);
+        c->len += n;
+        p += n;
+        len -= n;
+    }
+    ctx_resume_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+static void stream_close(conn_ctx *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->closed = 1;
+    ctx_resume_locked(c);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    conn_ctx *c = cls;
+    (void)pos;
+    pthread_mutex_lock(&c->lock);
+    if (c->len) {
+        size_t n = c->len < max ? c->len : max;
+        if (n > STREAM_CAPACITY - c->head) n = STREAM_CAPACITY - c->head;
+        memcpy(out, c->ring + c->head, n);
+        c->head = (c->head + n) % STREAM_CAPACITY;
+        c->len -= n;
+        c->streamed += n;
+        pthread_cond_signal(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+        return (ssize_t)n;
+    }
+    if (c->closed) {
+        pthread_mutex_unlock(&c->lock);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    /* Nothing yet: park the connection instead of letting MHD spin; the producer resumes
+     * it on its next write or when it closes the stream. */
+    c->suspended = 1;
+    MHD_suspend_connection(c->conn);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+static void stream_free(void *cls)
+{
+    ctx_release(cls);
+}
+
+/* ---- response assembly ---------------------------------------------------------------- */
+
+static int origin_allowed(http_server *s, const char *origin, const char **acao)
+{
+    for (int i = 0; i < s->n_cors_origins; i++) {
+        if (strcmp(s->cors_origins[i], "*") == 0) {
+            *acao = "*";
+            return 1;
+        }
+        if (strcmp(s->cors_origins[i], origin) == 0) {
+            *acao = origin;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void add_cors(conn_ctx *c, struct MHD_Response *r)
+{
+    http_server *s = c->srv;
+    const char *origin, *acao;
+    if (!s->n_cors_origins || !(origin = http_req_header(&c->req, "Origin"))) return;
+    if (!origin_allowed(s, origin, &acao)) return;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", acao);
+    if (acao != (const char *)"*") MHD_add_response_header(r, "Vary", "Origin");
+    MHD_add_response_header(r, "Access-Control-Expose-Headers",
+                            "X-Request-ID, Retry-After, Content-Encoding");
+}
+
+static int accepts_gzip(conn_ctx *c)
+{
+    const char *ae = http_req_header(&c->req, "Accept-Encoding");
+    if (!ae) return 0;
+    const char *g = strcasestr(ae, "gzip");
+    if (!g) return 0;
+    const char *q = strchr(g, ';');
+    const char *comma = strchr(g, ',');
+    if (q && (!comma || q < comma)) {
+        while (*++q == ' ') {
+        }
+        if (strncmp(q, "q=0", 3) == 0 && (q[3] == 0 || q[3] == ',' || strncmp(q + 3, ".0", 2) == 0))
+            return 0;
+    }
+    return 1;
+}
+
+static enum MHD_Result send_response(conn_ctx *c)
+{
+    http_resp *resp = &c->resp;
+    struct MHD_Response *r;
+    const char *encoding = NULL;
+    if (!resp->status) http_resp_error(resp, 500, "internal_error", "handler produced no response");
+
+    if (resp->stream) {
+        atomic_fetch_add(&c->refs, 1);
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader, c,
+                                              stream_free);
+        if (!r) {
+            atomic_fetch_sub(&c->refs, 1);
+            return MHD_NO;
+        }
+    } else {
+        if (resp->json) {
+            if (resp->is_error && json_is_object(resp->json))
+                json_object_set_new(resp->json, "request_id", json_string(c->req.request_id));
+            char *body = json_dumps(resp->json, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            json_decref(resp->json);
+            resp->json = NULL;
+            if (!body)
+                body = strdup(
+                    "{\"detail\":\"response not serialisable\",\"error\":\"internal_error\"}");
+            free(resp->body);
+            resp->body = body;
+            resp->body_len = body ? strlen(body) : 0;
+        }
+        if (c->srv->opt.gzip_enabled && !resp->no_gzip &&
+            resp->body_len >= c->srv->opt.gzip_min_size && resp->body_len > 0 && accepts_gzip(c)) {
+            char *z;
+            size_t zlen;
+            if (http_gzip(resp->body, resp->body_len, &z, &zlen) == 0) {
+                free(resp->body);
+                resp->body = z;
+                resp->body_len = zlen;
+                encoding = "gzip";
+            }
+        }
+        r = MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_FREE);
+        if (!r) return MHD_NO;
+        resp->body = NULL; /* MHD owns it now */
+        resp->body_len = 0;
+    }
+    if (resp->content_type) MHD_add_response_header(r, "Content-Type", resp->content_type);
+    if (encoding) {
+        MHD_add_response_header(r, "Content-Encoding", encoding);
+        MHD_add_response_header(r, "Vary", "Accept-Encoding");
+    }
+    MHD_add_response_header(r, "X-Request-ID", c->req.request_id);
+    for (int i = 0; i < resp->nheaders; i++)
+        MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+    add_cors(c, r);
+    enum MHD_Result rc = MHD_queue_response(c->conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    c->state = ST_DONE;
+    return rc;
+}
+
+/* ---- dispatch ------------------------------------------------------------------------- */
+
+static void run_job(void *arg)
+{
+    conn_ctx *c = arg;
+    log_set_request_id(c->req.request_id);
+    c->req.route->fn(&c->req, &c->resp);
+    log_set_request_id(NULL);
+    if (c->resp.stream) {
+        stream_close(c);
+    } else {
+        pthread_mutex_lock(&c->lock);
+        c->ready = 1;
+        ctx_resume_locked(c);
+        pthread_mutex_unlock(&c->lock);
+    }
+    ctx_release(c);
+}
+
+static void set_overloaded(http_resp *resp)
+{
+    http_resp_error(resp, 503, "overloaded",
+                    "server is busy: the worker queue is full, retry shortly");
+    http_resp_header(resp, "Retry-After", "1");
+}
+
+static enum MHD_Result preflight(conn_ctx *c, int allowed)
+{
+    http_server *s = c->srv;
+    char allow[128];
+    router_allow_header(allowed | HTTP_OPTIONS, allow, sizeof(allow));
+    http_resp_bytes(&c->resp, 204, NULL, NULL, 0);
+    http_resp_header(&c->resp, "Allow", allow);
+    const char *origin = http_req_header(&c->req, "Origin"), *acao;
+    const char *want = http_req_header(&c->req, "Access-Control-Request-Method");
+    if (s->n_cors_origins && origin && want && origin_allowed(s, origin, &acao)) {
+        http_resp_header(&c->resp, "Access-Control-Allow-Methods", s->opt.cors_methods);
+        const char *hdrs = s->opt.cors_headers;
+        if (strcmp(hdrs, "*") == 0) {
+            const char *asked = http_req_header(&c->req, "Access-Control-Request-Headers");
+            hdrs = asked ? asked : "*";
+        }
+        http_resp_header(&c->resp, "Access-Control-Allow-Headers", hdrs);
+        http_resp_header(&c->resp, "Access-Control-Max-Age", "600");
+    }
+    return send_response(c);
+}
+
+static enum MHD_Result dispatch(conn_ctx *c)
+{
+    const http_route *route = c->req.route;
+    int inline_ok = (route->flags & ROUTE_INLINE) ||
+                    ((route->flags & ROUTE_INLINE_SMALL) && c->req.body_len <= 64 * 1024);
+    if (inline_ok) {
+        log_set_request_id(c->req.request_id);
+        route->fn(&c->req, &c->resp);
+        log_set_request_id(NULL);
+        return send_response(c);
+    }
+    c->state = ST_DISPATCHED;
+    atomic_fetch_add(&c->refs, 1);
+    pthread_mutex_lock(&c->lock);
+    c->suspended = 1;
+    MHD_suspend_connection(c->conn);
+    pthread_mutex_unlock(&c->lock);
+    if (pool_submit(c->srv->opt.pool, run_job, c) != 0) {
+        atomic_fetch_sub(&c->refs, 1);
+        set_overloaded(&c->resp);
+        pthread_mutex_lock(&c->lock);
+        c->ready = 1;
+        ctx_resume_locked(c);
+        pthread_mutex_unlock(&c->lock);
+    }
+    return MHD_YES;
+}
+
+static int spool_open(conn_ctx *c)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/upload-%s.tmp", c->srv->opt.spool_dir, c->req.request_id);
+    /* The request id may come from the client: make the file name ours alone. */
+    char rnd[33];
+    ids_request_id(rnd);
+    snprintf(path, sizeof(path), "%s/upload-%s.tmp", c->srv->opt.spool_dir, rnd);
+    c->body_fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+    if (c->body_fd < 0) return -1;
+    c->req.body_path = strdup(path);
+    return c->req.body_path ? 0 : -1;
+}
+
+static void begin_request(conn_ctx *c, const char *url, const char *method)
+{
+    http_server *s = c->srv;
+    http_req *req = &c->req;
+    req->method_str = method;
+    req->method = http_method_bit(method);
+    req->path = url;
+    const char *rid = http_req_header(req, "X-Request-ID");
+    if (rid && ids_request_id_sane(rid))
+        snprintf(req->request_id, sizeof(req->request_id), "%s", rid);
+    else
+        ids_request_id(req->request_id);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->client_ip,
+                      sizeof(req->client_ip));
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client_ip,
+                      sizeof(req->client_ip));
+    }
+
+    int allowed = 0;
+    if (!req->method) {
+        http_resp_error(&c->resp, 405, "method_not_allowed", "method %s is not supported", method);
+        http_resp_header(&c->resp, "Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS");
+        c->early = 1;
+        return;
+    }
+    req->route = router_match(s->routes, s->nroutes, url, req->method, req, &allowed);
+    if (!req->route) {
+        if (req->method == HTTP_OPTIONS && allowed) {
+            c->early = 2;             /* preflight or plain OPTIONS */
+            c->resp.status = allowed; /* stash the methods for preflight() */
+            return;
+        }
+        if (allowed) {
+            char allow[128];
+            router_allow_header(allowed | HTTP_OPTIONS, allow, sizeof(allow));
+            http_resp_error(&c->resp, 405, "method_not_allowed",
+                            "method %s is not allowed on %s; allowed: %s", method, url, allow);
+            http_resp_header(&c->resp, "Allow", allow);
+        } else {
+            http_resp_error(&c->resp, 404, "not_found", "no route for %s %s", method, url);
+        }
+        c->early = 1;
+        return;
+    }
+    c->body_limit = s->opt.max_body_size;
+    if (req->route->body_limit_var && s->opt.body_limit)
+        c->body_limit = s->opt.body_limit(s->opt.app, req->route->body_limit_var);
+    const char *cl = http_req_header(req, "Content-Length");
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno || *end || n > c->body_limit) {
+            http_resp_error(&c->resp, 413, "payload_too_large",
+                            "request body of %s bytes exceeds the limit of %llu bytes", cl,
+                            (unsigned long long)c->body_limit);
+            c->early = 1;
+            return;
+        }
+    }
+    if (req->route->flags & ROUTE_SPOOL) {
+        if (spool_open(c)) {
+            http_resp_error(&c->resp, 507, "insufficient_storage",
+                            "cannot create a temporary file for the upload");
+            c->early = 1;
+        }
+    } else {
+        buf_init(&req->body, c->body_limit);
+    }
+}
+
+static int take_body(conn_ctx *c, const char *data, size_t size)
+{
+    c->req.body_len += size;
+    if (c->req.body_len > c->body_limit) {
+        http_resp_error(&c->resp, 413, "payload_too_large",
+                        "request body exceeds the limit of %llu bytes",
+                        (unsigned long long)c->body_limit);
+        return -1;
+    }
+    if (c->body_fd >= 0) {
+        while (size) {
+            ssize_t w = write(c->body_fd, data, size);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                http_resp_error(&c->resp, 507, "insufficient_storage",
+                                "cannot store the upload: %s", strerror(errno));
+                return -1;
+            }
+            data += w;
+            size -= (size_t)w;
+        }
+        return 0;
+    }
+    if (buf_append(&c->req.body, data, size)) {
+        http_resp_error(&c->resp, 413, "payload_too_large", "request body too large");
+        return -1;
+    }
+    return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    http_server *s = cls;
+    conn_ctx *c = *con_cls;
+    (void)version;
+    if (!c) {
+        c = calloc(1, sizeof(*c));
+        if (!c) return MHD_NO;
+        c->srv = s;
+        c->conn = conn;
+        c->body_fd = -1;
+        c->req.conn = conn;
+        c->req.app = s->opt.app;
+        c->req.start_ns = clock_mono_ns();
+        atomic_init(&c->refs, 1);
+        pthread_mutex_init(&c->lock, NULL);
+        pthread_cond_init(&c->cond, NULL);
+        *con_cls = c;
+        atomic_fetch_add(&s->inflight, 1);
+        begin_request(c, url, method);
+        c->state = ST_BODY;
+        /* Queuing in this first call makes MHD 0.9.75 close keep-alive connections. */
+        return MHD_YES;
+    }
+    if (c->state == ST_DONE) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (c->state == ST_DISPATCHED) {
+        pthread_mutex_lock(&c->lock);
+        int ready = c->ready;
+        pthread_mutex_unlock(&c->lock);
+        if (!ready) return MHD_YES;
+        return send_response(c);
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (c->early) return c->early == 1 ? send_response(c) : MHD_YES;
+        if (take_body(c, upload_data, n)) {
+            c->early = 1;
+            return send_response(c);
+        }
+        return MHD_YES;
+    }
+    if (c->early == 2) return preflight(c, c->resp.status);
+    if (c->early) return send_response(c);
+    if (c->body_fd >= 0) {
+        close(c->body_fd);
+        c->body_fd = -1;
+    }
+    return dispatch(c);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    http_server *s = cls;
+    conn_ctx *c = *con_cls;
+    (void)conn;
+    if (!c) return;
+    *con_cls = NULL;
+    uint64_t ns = clock_mono_ns() - c->req.start_ns;
+    int status = c->resp.status;
+    if (c->early == 2) status = 204;
+    if (s->opt.on_complete) s->opt.on_complete(s->opt.app, &c->req, status, ns);
+    if (s->opt.access_log && log_enabled(LOG_INFO)) {
+        json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:s, s:b}", "request_id",
+                              c->req.request_id, "method", c->req.method_str, "path", c->req.path,
+                              "route", c->req.route ? c->req.route->pattern : "", "status", status,
+                              "duration_ms", (double)ns / 1e6, "client", c->req.client_ip,
+                              "completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
+        if (f && c->resp.stream)
+            json_object_set_new(f, "streamed_bytes", json_integer((json_int_t)c->streamed));
+        if (f)
+            log_json(LOG_INFO, "request", f);
+        else /* a path or method that is not UTF-8 cannot be a JSON string */
+            log_msg(LOG_INFO, "request", "request_id", c->req.request_id, "path",
+                    "(not valid UTF-8)", (const char *)0);
+        json_decref(f);
+    }
+    pthread_mutex_lock(&c->lock);
+    c->gone = 1;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    atomic_fetch_sub(&s->inflight, 1);
+    ctx_release(c);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
+    log_msg(LOG_DEBUG, msg, "component", "libmicrohttpd", (const char *)0);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    buf_t b;
+    buf_init(&b, 1 << 20);
+    char tmp[4096];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+        if (buf_append(&b, tmp, n)) break;
+    fclose(f);
+    return buf_steal(&b, NULL);
+}
+
+http_server *http_server_start(const http_options *opt, const http_route *routes, size_t nroutes,
+                               char *err, size_t errlen)
+{
+    http_server *s = calloc(1, sizeof(*s));
+    char *cert = NULL, *key = NULL;
+    struct addrinfo *ai = NULL;
+    if (!s) return NULL;
+    s->opt = *opt;
+    s->routes = routes;
+    s->nroutes = nroutes;
+    if (opt->cors_origins)
+        s->n_cors_origins = strlist_split(opt->cors_origins, &s->cors_store, s->cors_origins, 32);
+
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
+    char port[16];
+    snprintf(port, sizeof(port), "%d", opt->port);
+    int gai = getaddrinfo(opt->host, port, &hints, &ai);
+    if (gai) {
+        snprintf(err, errlen, "cannot resolve HOST=%s: %s", opt->host, gai_strerror(gai));
+        goto fail;
+    }
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    struct MHD_OptionItem ops[16];
+    int no = 0;
+    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
+    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
+    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, opt->max_connections, NULL};
+    ops[no++] =
+        (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, opt->connection_timeout, NULL};
+    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
+    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
+    if (opt->max_connections_per_ip)
+        ops[no++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                            opt->max_connections_per_ip, NULL};
+    if (opt->threads > 1)
+        ops[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, opt->threads, NULL};
+    if (opt->tls_cert_file && opt->tls_cert_file[0]) {
+        cert = read_file(opt->tls_cert_file);
+        key = read_file(opt->tls_key_file);
+        if (!cert || !key || !cert[0] || !key[0]) {
+            snprintf(err, errlen, "cannot read SECURITY_TLS_CERT_FILE or SECURITY_TLS_KEY_FILE");
+            goto fail;
+        }
+        flags |= MHD_USE_TLS;
+        ops[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert};
+        ops[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key};
+    }
+    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    s->d = MHD_start_daemon(flags, (uint16_t)opt->port, NULL, NULL, on_request, s, MHD_OPTION_ARRAY,
+                            ops, MHD_OPTION_END);
+    if (!s->d) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", opt->host, opt->port,
+                 errno ? strerror(errno) : "libmicrohttpd refused the options");
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : opt->port;
+    freeaddrinfo(ai);
+    free(cert);
+    free(key);
+    return s;
+fail:
+    if (ai) freeaddrinfo(ai);
+    free(cert);
+    free(key);
+    free(s->cors_store);
+    free(s);
+    return NULL;
+}
+
+int http_server_port(const http_server *s)
+{
+    return s->port;
+}
+
+void http_server_quiesce(http_server *s)
+{
+    if (atomic_exchange(&s->quiescing, 1)) return;
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+}
+
+unsigned http_server_inflight(const http_server *s)
+{
+    return atomic_load(&s->inflight);
+}
+
+void http_server_stop(http_server *s)
+{
+    if (!s) return;
+    MHD_stop_daemon(s->d);
+    free(s->cors_store);
+    free(s);
+}

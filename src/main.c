@@ -1,0 +1,209 @@
+/* ducklake-backend: wires configuration, logging, the metadata database, DuckDB, the worker
+ * pool and the HTTP server, then waits for SIGTERM/SIGINT and shuts down in order. */
+#include "api/api.h"
+#include "app.h"
+#include "config.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static app_t g_app;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: ducklake-backend [--help | --version | --check-config | --env-example |\n"
+               "                         --config-markdown]\n\n"
+               "Serves the DuckLake data platform API. Configuration comes from environment\n"
+               "variables (and ENV_FILE, default .env); see README.md or --config-markdown.\n\n"
+               "  --help             this text\n"
+               "  --version          print the version and exit\n"
+               "  --check-config     validate the configuration and exit (0 valid, 2 invalid)\n"
+               "  --env-example      print every variable with its default (.env.example)\n"
+               "  --config-markdown  print the configuration table for README.md\n");
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+static void on_worker_start(int index)
+{
+    (void)index;
+    /* Workers must not take the signals main waits for with sigwait. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static uint64_t body_limit(void *app, const char *var)
+{
+    const app_t *a = app;
+    if (strcmp(var, "STORAGE_MAX_FILE_SIZE") == 0) return (uint64_t)a->cfg->storage_max_file_size;
+    return (uint64_t)a->cfg->http_max_body_size;
+}
+
+static void drain(app_t *app)
+{
+    double grace = app->cfg->shutdown_grace_period;
+    uint64_t deadline = clock_mono_ns() + (uint64_t)(grace * 1e9);
+    while (http_server_inflight(app->http) > 0 && clock_mono_ns() < deadline) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    unsigned left = http_server_inflight(app->http);
+    if (left) {
+        char n[16];
+        snprintf(n, sizeof(n), "%u", left);
+        log_warn("grace period over; closing remaining connections", "inflight", n);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int check_only = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--version")) {
+            printf("ducklake-backend %s (DuckDB %s)\n", DLB_VERSION, engine_version());
+            return 0;
+        } else if (!strcmp(argv[i], "--env-example")) {
+            config_print_env_example();
+            return 0;
+        } else if (!strcmp(argv[i], "--config-markdown")) {
+            config_print_markdown();
+            return 0;
+        } else if (!strcmp(argv[i], "--check-config")) {
+            check_only = 1;
+        } else {
+            fprintf(stderr, "ducklake-backend: unknown argument %s\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+
+    static config_t cfg;
+    char err[8192];
+    if (config_load(&cfg, err, sizeof(err))) {
+        fprintf(stderr, "ducklake-backend: invalid configuration:\n%s", err);
+        config_free(&cfg);
+        return 2;
+    }
+    if (check_only) {
+        printf("configuration is valid\n");
+        config_free(&cfg);
+        return 0;
+    }
+    log_set_level(log_level_parse(cfg.log_level));
+    config_register_secrets(&cfg);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Block the shutdown signals before any thread starts so that only sigwait sees them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    app_t *app = &g_app;
+    app->cfg = &cfg;
+    app->started_at = clock_wall();
+    int rc = 1;
+    char tmpdir[4096];
+    snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", cfg.data_dir);
+    if (mkdir_p(cfg.data_dir) || mkdir_p(tmpdir)) {
+        log_error("cannot create DATA_DIR", "path", cfg.data_dir, "error", strerror(errno));
+        goto out;
+    }
+
+    app->meta = meta_open(&cfg, err, sizeof(err));
+    if (!app->meta) {
+        log_error("cannot open the metadata database", "error", err);
+        goto out;
+    }
+    int workers = (int)cfg.worker_threads;
+    app->engine = engine_open(&cfg, workers, err, sizeof(err));
+    if (!app->engine) {
+        log_error("cannot start DuckDB", "error", err);
+        goto out;
+    }
+    app->pool = pool_create(workers, (size_t)cfg.worker_queue_size, on_worker_start, NULL);
+    if (!app->pool) {
+        log_error("cannot start the worker pool");
+        goto out;
+    }
+
+    size_t nroutes;
+    const http_route *routes = api_routes(&nroutes);
+    http_options opt = {
+        .host = cfg.host,
+        .port = (int)cfg.port,
+        .threads = cfg.http_threads_eff,
+        .max_connections = (unsigned)cfg.http_max_connections,
+        .max_connections_per_ip = (unsigned)cfg.http_max_connections_per_ip,
+        .connection_timeout = (unsigned)cfg.http_connection_timeout,
+        .max_body_size = (uint64_t)cfg.http_max_body_size,
+        .gzip_min_size = (uint64_t)cfg.http_gzip_min_size,
+        .gzip_enabled = cfg.feature_data_compression,
+        .access_log = cfg.log_access,
+        .spool_dir = tmpdir,
+        .cors_origins = cfg.feature_cors ? cfg.security_cors_origins : NULL,
+        .cors_methods = cfg.security_cors_methods,
+        .cors_headers = cfg.security_cors_headers,
+        .tls_cert_file = cfg.security_tls_cert_file,
+        .tls_key_file = cfg.security_tls_key_file,
+        .pool = app->pool,
+        .app = app,
+        .body_limit = body_limit,
+    };
+    app->http = http_server_start(&opt, routes, nroutes, err, sizeof(err));
+    if (!app->http) {
+        log_error("cannot start the HTTP server", "error", err);
+        goto out;
+    }
+    char port[16], threads[16];
+    snprintf(port, sizeof(port), "%d", http_server_port(app->http));
+    snprintf(threads, sizeof(threads), "%d", workers);
+    log_info("ducklake-backend started", "version", DLB_VERSION, "host", cfg.host, "port", port,
+             "environment", cfg.environment, "metadata_backend", meta_backend(app->meta), "duckdb",
+             engine_version(), "workers", threads);
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0) {
+    }
+    log_info("shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    atomic_store(&app->shutting_down, 1);
+    http_server_quiesce(app->http);
+    drain(app);
+    rc = 0;
+
+out:
+    if (app->http) http_server_stop(app->http);
+    if (app->pool) pool_destroy(app->pool);
+    if (app->engine) engine_close(app->engine);
+    if (app->meta) meta_close(app->meta);
+    if (rc == 0) log_info("stopped");
+    config_free(&cfg);
+    return rc;
+}

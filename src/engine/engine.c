@@ -11,6 +11,14 @@
 #include <unistd.h>
 
 struct engine {
+    /* DuckDB starts on first use: a replica that only ingests lineage, serves objects or
+     * streams events never pays its ~15 MB of touched code and catalog. */
+    pthread_mutex_t open_lock;
+    int opened; /* 1 open, -1 failed (err kept) */
+    char open_err[512];
+    char mem[32], threads[16], tmpdir[400];
+    int optimizer;
+    int want_conns;
     duckdb_database db;
     duckdb_connection *conns;
     int nconns;
@@ -58,7 +66,7 @@ static long long resolve_memory_limit(const char *v)
 static int set_opt(duckdb_config c, const char *k, const char *v, char *err, size_t errlen)
 {
     if (duckdb_set_config(c, k, v) == DuckDBError) {
-        snprintf(err, errlen, "DuckDB rejected setting %s=%s", k, v);
+        snprintf(err, errlen, "DuckDB rejected setting %s=%.200s", k, v);
         return -1;
     }
     return 0;
@@ -67,42 +75,59 @@ static int set_opt(duckdb_config c, const char *k, const char *v, char *err, siz
 engine_t *engine_open(const config_t *cfg, int nconns, char *err, size_t errlen)
 {
     engine_t *e = calloc(1, sizeof(*e));
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&e->spare_lock, NULL);
+    pthread_mutex_init(&e->open_lock, NULL);
+    e->memory_limit = resolve_memory_limit(cfg->db_duckdb_memory_limit);
+    snprintf(e->mem, sizeof(e->mem), "%lldB", e->memory_limit);
+    snprintf(e->threads, sizeof(e->threads), "%ld", cfg->db_duckdb_threads);
+    snprintf(e->tmpdir, sizeof(e->tmpdir), "%s/duckdb-tmp", cfg->data_dir);
+    e->optimizer = cfg->db_duckdb_enable_optimizer;
+    e->want_conns = nconns;
+    return e;
+}
+
+/* Opens the database and every connection; caller holds open_lock. */
+static int open_now(engine_t *e, char *err, size_t errlen)
+{
     duckdb_config dc = NULL;
     char *open_err = NULL;
-    if (!e) return NULL;
-    pthread_mutex_init(&e->spare_lock, NULL);
-    e->memory_limit = resolve_memory_limit(cfg->db_duckdb_memory_limit);
+    mkdir(e->tmpdir, 0700);
     if (duckdb_create_config(&dc) == DuckDBError) {
         snprintf(err, errlen, "cannot create a DuckDB configuration");
-        goto fail;
+        return -1;
     }
-    char mem[32], threads[16], tmpdir[4096];
-    snprintf(mem, sizeof(mem), "%lldB", e->memory_limit);
-    snprintf(threads, sizeof(threads), "%ld", cfg->db_duckdb_threads);
-    snprintf(tmpdir, sizeof(tmpdir), "%s/duckdb-tmp", cfg->data_dir);
-    mkdir(tmpdir, 0700);
     /* Extensions are never fetched at run time: what the product needs is built in. */
-    if (set_opt(dc, "memory_limit", mem, err, errlen) ||
-        set_opt(dc, "threads", threads, err, errlen) ||
-        set_opt(dc, "temp_directory", tmpdir, err, errlen) ||
+    if (set_opt(dc, "memory_limit", e->mem, err, errlen) ||
+        set_opt(dc, "threads", e->threads, err, errlen) ||
+        set_opt(dc, "temp_directory", e->tmpdir, err, errlen) ||
         set_opt(dc, "autoinstall_known_extensions", "false", err, errlen) ||
-        set_opt(dc, "autoload_known_extensions", "false", err, errlen))
-        goto fail;
+        set_opt(dc, "autoload_known_extensions", "false", err, errlen)) {
+        duckdb_destroy_config(&dc);
+        return -1;
+    }
     if (duckdb_open_ext(NULL, &e->db, dc, &open_err) == DuckDBError) {
         snprintf(err, errlen, "cannot open DuckDB: %s", open_err ? open_err : "unknown error");
         duckdb_free(open_err);
-        goto fail;
+        duckdb_destroy_config(&dc);
+        return -1;
     }
     duckdb_destroy_config(&dc);
-    e->conns = calloc((size_t)nconns, sizeof(duckdb_connection));
-    if (!e->conns) goto fail;
-    for (int i = 0; i < nconns; i++) {
+    e->conns = calloc((size_t)e->want_conns, sizeof(duckdb_connection));
+    if (!e->conns) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < e->want_conns; i++) {
         if (duckdb_connect(e->db, &e->conns[i]) == DuckDBError) {
             snprintf(err, errlen, "cannot connect to DuckDB");
-            goto fail;
+            return -1;
         }
         e->nconns++;
-        if (!cfg->db_duckdb_enable_optimizer) {
+        if (!e->optimizer) {
             duckdb_result r;
             duckdb_query(e->conns[i], "PRAGMA disable_optimizer", &r);
             duckdb_destroy_result(&r);
@@ -110,13 +135,30 @@ engine_t *engine_open(const config_t *cfg, int nconns, char *err, size_t errlen)
     }
     if (duckdb_connect(e->db, &e->spare) == DuckDBError) {
         snprintf(err, errlen, "cannot connect to DuckDB");
-        goto fail;
+        return -1;
     }
-    return e;
-fail:
-    if (dc) duckdb_destroy_config(&dc);
-    engine_close(e);
-    return NULL;
+    return 0;
+}
+
+int engine_start(engine_t *e, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&e->open_lock);
+    if (!e->opened) {
+        e->opened = open_now(e, e->open_err, sizeof(e->open_err)) == 0 ? 1 : -1;
+        if (e->opened < 0) log_error("DuckDB failed to start", "error", e->open_err);
+    }
+    int ok = e->opened == 1;
+    if (!ok && err) snprintf(err, errlen, "%s", e->open_err);
+    pthread_mutex_unlock(&e->open_lock);
+    return ok ? 0 : -1;
+}
+
+int engine_started(engine_t *e)
+{
+    pthread_mutex_lock(&e->open_lock);
+    int st = e->opened;
+    pthread_mutex_unlock(&e->open_lock);
+    return st;
 }
 
 void engine_close(engine_t *e)
@@ -127,18 +169,21 @@ void engine_close(engine_t *e)
     if (e->spare) duckdb_disconnect(&e->spare);
     if (e->db) duckdb_close(&e->db);
     pthread_mutex_destroy(&e->spare_lock);
+    pthread_mutex_destroy(&e->open_lock);
     free(e->conns);
     free(e);
 }
 
 duckdb_connection engine_conn(engine_t *e, int index)
 {
+    if (engine_start(e, NULL, 0)) return NULL;
     if (index < 0 || index >= e->nconns) return NULL;
     return e->conns[index];
 }
 
 int engine_ping(engine_t *e, char *err, size_t errlen)
 {
+    if (engine_start(e, err, errlen)) return -1;
     duckdb_result r;
     pthread_mutex_lock(&e->spare_lock);
     duckdb_state st = duckdb_query(e->spare, "SELECT 42", &r);
@@ -158,6 +203,7 @@ const char *engine_version(void)
 
 void engine_interrupt(engine_t *e, int index)
 {
+    if (engine_started(e) != 1) return;
     if (index >= 0 && index < e->nconns) duckdb_interrupt(e->conns[index]);
 }
 

@@ -8,8 +8,13 @@
 struct config;
 typedef struct engine engine_t;
 
-/* nconns connections are opened, one per worker index. */
+/* Prepares the engine; DuckDB itself starts on first use (or engine_start), with nconns
+ * connections, one per worker index. */
 engine_t *engine_open(const struct config *cfg, int nconns, char *err, size_t errlen);
+/* Starts DuckDB now if it is not running; 0 when it runs. A failure is remembered. */
+int engine_start(engine_t *e, char *err, size_t errlen);
+/* 0 not started yet, 1 running, -1 failed to start. */
+int engine_started(engine_t *e);
 void engine_close(engine_t *e);
 /* The calling worker's connection (pool_worker_index()); a shared, locked one elsewhere
  * is not offered: callers outside the pool use engine_with_spare. */

@@ -154,6 +154,7 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    api_root_init(&cfg);
     size_t nroutes;
     const http_route *routes = api_routes(&nroutes);
     http_options opt = {

@@ -9,6 +9,10 @@
 /* The whole route table (every route declares the role it needs). */
 const http_route *api_routes(size_t *n);
 
+struct config;
+/* Prepares what handlers compute once (the root document). */
+void api_root_init(const struct config *cfg);
+
 /* Handlers, grouped by file. */
 void api_root(http_req *req, http_resp *resp);
 void api_health(http_req *req, http_resp *resp);

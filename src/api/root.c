@@ -4,20 +4,37 @@
 #include "util/clock.h"
 
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
-void api_root(http_req *req, http_resp *resp)
+/* The root document never changes while the process runs: build it once. */
+static char *g_root_body;
+static size_t g_root_len;
+
+void api_root_init(const config_t *cfg)
 {
-    const app_t *app = req->app;
-    const config_t *cfg = app->cfg;
     json_t *links =
         json_pack("{s:s, s:s, s:s, s:s, s:s}", "health", "/health", "live", "/health/live", "ready",
                   "/health/ready", "tables", "/tables", "events", "/events/stream");
-    http_resp_json(resp, 200,
-                   json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "service", cfg->app_name, "name",
-                             "ducklake-backend", "version", cfg->app_version, "description",
-                             cfg->app_description, "environment", cfg->environment, "links",
-                             links));
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "service", cfg->app_name, "name",
+                            "ducklake-backend", "version", cfg->app_version, "description",
+                            cfg->app_description, "environment", cfg->environment, "links", links);
+    free(g_root_body);
+    g_root_body = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    g_root_len = g_root_body ? strlen(g_root_body) : 0;
+    json_decref(doc);
+}
+
+void api_root(http_req *req, http_resp *resp)
+{
+    (void)req;
+    char *body = g_root_body ? malloc(g_root_len) : NULL;
+    if (!body) {
+        http_resp_error(resp, 500, "internal_error", "root document unavailable");
+        return;
+    }
+    memcpy(body, g_root_body, g_root_len);
+    http_resp_bytes(resp, 200, "application/json", body, g_root_len);
 }
 
 void api_health_live(http_req *req, http_resp *resp)

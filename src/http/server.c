@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STREAM_CAPACITY (256 * 1024)
@@ -36,6 +37,9 @@ struct http_server {
     size_t nroutes;
     atomic_uint inflight;
     atomic_int quiescing;
+    atomic_int stopping;
+    pthread_mutex_t list_lock; /* guards the list of live contexts */
+    struct conn_ctx *live;
     int port;
     char *cors_store;
     const char *cors_origins[32];
@@ -45,6 +49,7 @@ struct http_server {
 /* One per request; shared by the MHD thread, a worker and a streaming response, hence the
  * reference count. The stream ring lives here so that the producer never outlives it. */
 typedef struct conn_ctx {
+    struct conn_ctx *prev, *next; /* http_server.live */
     http_server *srv;
     struct MHD_Connection *conn;
     http_req req;
@@ -56,10 +61,11 @@ typedef struct conn_ctx {
     atomic_int refs;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    int suspended; /* under lock */
-    int ready;     /* the worker has a response (or the stream headers) */
-    int gone;      /* the request is finished from MHD's side: stop producing */
-    int closed;    /* the producer is done */
+    int suspended;      /* under lock */
+    int ready;          /* the worker has a response (or the stream headers) */
+    int gone;           /* the request is finished from MHD's side: stop producing */
+    int closed;         /* the producer is done */
+    int stop_requested; /* the server is stopping: producers give up, streams end */
     char *ring;
     size_t head, len;
     uint64_t streamed;
@@ -86,10 +92,11 @@ static void ctx_release(conn_ctx *c)
     free(c);
 }
 
-/* Caller holds c->lock. */
+/* Caller holds c->lock. Once MHD is done with the request (gone) the connection may no
+ * longer exist, so it is never touched again. */
 static void ctx_resume_locked(conn_ctx *c)
 {
-    if (c->suspended) {
+    if (c->suspended && !c->gone) {
         c->suspended = 0;
         MHD_resume_connection(c->conn);
     }
@@ -130,7 +137,7 @@ int http_stream_write(http_stream *s, const void *data, size_t len)
     const char *p = data;
     pthread_mutex_lock(&c->lock);
     while (len) {
-        if (c->gone) {
+        if (c->gone || c->stop_requested) {
             pthread_mutex_unlock(&c->lock);
             return -1;
         }
@@ -180,6 +187,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
     if (c->closed) {
         pthread_mutex_unlock(&c->lock);
         return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    if (c->stop_requested) { /* cut the stream so that the client sees it is incomplete */
+        pthread_mutex_unlock(&c->lock);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     }
     /* Nothing yet: park the connection instead of letting MHD spin; the producer resumes
      * it on its next write or when it closes the stream. */
@@ -240,9 +251,8 @@ static int accepts_gzip(conn_ctx *c)
     return 1;
 }
 
-static enum MHD_Result send_response(conn_ctx *c)
+static enum MHD_Result send_response(conn_ctx *c, http_resp *resp)
 {
-    http_resp *resp = &c->resp;
     struct MHD_Response *r;
     const char *encoding = NULL;
     if (!resp->status) http_resp_error(resp, 500, "internal_error", "handler produced no response");
@@ -345,7 +355,7 @@ static enum MHD_Result preflight(conn_ctx *c, int allowed)
         http_resp_header(&c->resp, "Access-Control-Allow-Headers", hdrs);
         http_resp_header(&c->resp, "Access-Control-Max-Age", "600");
     }
-    return send_response(c);
+    return send_response(c, &c->resp);
 }
 
 static enum MHD_Result dispatch(conn_ctx *c)
@@ -357,7 +367,7 @@ static enum MHD_Result dispatch(conn_ctx *c)
         log_set_request_id(c->req.request_id);
         route->fn(&c->req, &c->resp);
         log_set_request_id(NULL);
-        return send_response(c);
+        return send_response(c, &c->resp);
     }
     c->state = ST_DISPATCHED;
     atomic_fetch_add(&c->refs, 1);
@@ -415,6 +425,14 @@ static void begin_request(conn_ctx *c, const char *url, const char *method)
     }
 
     int allowed = 0;
+    if (atomic_load(&s->quiescing)) {
+        /* Keep-alive clients would otherwise keep the drain busy forever. */
+        http_resp_error(&c->resp, 503, "shutting_down", "the server is shutting down");
+        http_resp_header(&c->resp, "Connection", "close");
+        http_resp_header(&c->resp, "Retry-After", "1");
+        c->early = 1;
+        return;
+    }
     if (!req->method) {
         http_resp_error(&c->resp, 405, "method_not_allowed", "method %s is not supported", method);
         http_resp_header(&c->resp, "Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS");
@@ -518,6 +536,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         pthread_cond_init(&c->cond, NULL);
         *con_cls = c;
         atomic_fetch_add(&s->inflight, 1);
+        pthread_mutex_lock(&s->list_lock);
+        c->next = s->live;
+        if (s->live) s->live->prev = c;
+        s->live = c;
+        pthread_mutex_unlock(&s->list_lock);
         begin_request(c, url, method);
         c->state = ST_BODY;
         /* Queuing in this first call makes MHD 0.9.75 close keep-alive connections. */
@@ -531,21 +554,31 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         pthread_mutex_lock(&c->lock);
         int ready = c->ready;
         pthread_mutex_unlock(&c->lock);
-        if (!ready) return MHD_YES;
-        return send_response(c);
+        if (ready) return send_response(c, &c->resp);
+        if (!atomic_load(&s->stopping)) return MHD_YES;
+        /* Resumed by http_server_stop while the worker still runs: the worker owns c->resp,
+         * so the goodbye goes out in a response of its own. */
+        http_resp bye;
+        memset(&bye, 0, sizeof(bye));
+        http_resp_error(&bye, 503, "shutting_down",
+                        "the server stopped before the request finished");
+        enum MHD_Result rc = send_response(c, &bye);
+        http_resp_clear(&bye);
+        c->resp.status = 503;
+        return rc;
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (c->early) return c->early == 1 ? send_response(c) : MHD_YES;
+        if (c->early) return c->early == 1 ? send_response(c, &c->resp) : MHD_YES;
         if (take_body(c, upload_data, n)) {
             c->early = 1;
-            return send_response(c);
+            return send_response(c, &c->resp);
         }
         return MHD_YES;
     }
     if (c->early == 2) return preflight(c, c->resp.status);
-    if (c->early) return send_response(c);
+    if (c->early) return send_response(c, &c->resp);
     if (c->body_fd >= 0) {
         close(c->body_fd);
         c->body_fd = -1;
@@ -584,6 +617,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     c->gone = 1;
     pthread_cond_broadcast(&c->cond);
     pthread_mutex_unlock(&c->lock);
+    pthread_mutex_lock(&s->list_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->live = c->next;
+    if (c->next) c->next->prev = c->prev;
+    pthread_mutex_unlock(&s->list_lock);
     atomic_fetch_sub(&s->inflight, 1);
     ctx_release(c);
 }
@@ -621,6 +661,7 @@ http_server *http_server_start(const http_options *opt, const http_route *routes
     struct addrinfo *ai = NULL;
     if (!s) return NULL;
     s->opt = *opt;
+    pthread_mutex_init(&s->list_lock, NULL);
     s->routes = routes;
     s->nroutes = nroutes;
     if (opt->cors_origins)
@@ -701,10 +742,36 @@ unsigned http_server_inflight(const http_server *s)
     return atomic_load(&s->inflight);
 }
 
+/* MHD refuses to stop while connections are suspended, so every parked request is woken
+ * first: streams end, requests still on a worker get a 503 of their own. */
+static void wake_all(http_server *s)
+{
+    pthread_mutex_lock(&s->list_lock);
+    for (conn_ctx *c = s->live; c; c = c->next) {
+        pthread_mutex_lock(&c->lock);
+        if (c->suspended) {
+            c->suspended = 0;
+            MHD_resume_connection(c->conn);
+        }
+        c->stop_requested = 1;
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+    }
+    pthread_mutex_unlock(&s->list_lock);
+}
+
 void http_server_stop(http_server *s)
 {
     if (!s) return;
+    atomic_store(&s->stopping, 1);
+    for (int i = 0; i < 150; i++) {
+        wake_all(s);
+        if (!atomic_load(&s->inflight)) break;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->list_lock);
     free(s->cors_store);
     free(s);
 }

@@ -67,7 +67,9 @@ int meta_begin(meta_conn *c); /* SQLite: BEGIN IMMEDIATE; PostgreSQL: BEGIN */
 int meta_commit(meta_conn *c);
 int meta_rollback(meta_conn *c);
 
-/* Runs a statement; returns rows affected (>= 0) or a META_* code. err may be NULL. */
+/* Runs one statement; returns rows affected by INSERT/UPDATE/DELETE (>= 0) or a META_* code.
+ * err may be NULL; it never contains bound values. A META_CONN connection is replaced when
+ * released. */
 int64_t meta_exec(meta_conn *c, const char *sql, const meta_val *params, int nparams, char *err,
                   size_t errlen);
 /* Runs a query and materialises the result; NULL on error (code in *rc when rc != NULL). */
@@ -79,7 +81,9 @@ int meta_exec_script(meta_conn *c, const char *sql, char *err, size_t errlen);
 int meta_result_rows(const meta_result *r);
 int meta_result_cols(const meta_result *r);
 const char *meta_result_colname(const meta_result *r, int col);
-/* Text form of a value; NULL for SQL NULL. Valid until meta_result_free. */
+/* Text form of a value; NULL for SQL NULL. Valid until meta_result_free. Integers and doubles
+ * as decimal text, blobs (SQLite BLOB, PostgreSQL bytea) as their raw bytes (see
+ * meta_result_len), PostgreSQL booleans as "1"/"0" like SQLite. Always NUL-terminated. */
 const char *meta_result_get(const meta_result *r, int row, int col);
 int meta_result_isnull(const meta_result *r, int row, int col);
 int64_t meta_result_int(const meta_result *r, int row, int col); /* 0 for NULL */

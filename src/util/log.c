@@ -15,7 +15,7 @@ static int g_fd = STDOUT_FILENO;
 static pthread_mutex_t g_secret_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *g_secrets[MAX_SECRETS];
 static int g_nsecrets;
-static _Thread_local char t_rid[72];
+static _Thread_local char t_rid[136]; /* request ids are at most 128 characters */
 
 static const struct {
     const char *name;
@@ -61,15 +61,32 @@ void log_set_fd(int fd)
     g_fd = fd < 0 ? STDOUT_FILENO : fd;
 }
 
+static void add_one(const char *secret)
+{
+    for (int i = 0; i < g_nsecrets; i++)
+        if (strcmp(g_secrets[i], secret) == 0) return;
+    if (g_nsecrets < MAX_SECRETS) {
+        char *copy = strdup(secret);
+        if (copy) g_secrets[g_nsecrets++] = copy;
+    }
+}
+
 void log_add_secret(const char *secret)
 {
     if (!secret || strlen(secret) < 4) return;
+    /* Lines are masked after JSON encoding, where quotes, backslashes and control characters
+     * appear escaped: register the escaped spelling too. */
+    json_t *js = json_string(secret);
+    char *enc = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+    json_decref(js);
     pthread_mutex_lock(&g_secret_lock);
-    int dup = 0;
-    for (int i = 0; i < g_nsecrets; i++)
-        if (strcmp(g_secrets[i], secret) == 0) dup = 1;
-    if (!dup && g_nsecrets < MAX_SECRETS) g_secrets[g_nsecrets++] = strdup(secret);
+    add_one(secret);
+    if (enc && strlen(enc) >= 2) {
+        enc[strlen(enc) - 1] = 0;
+        add_one(enc + 1);
+    }
     pthread_mutex_unlock(&g_secret_lock);
+    free(enc);
 }
 
 void log_set_request_id(const char *rid)

@@ -29,11 +29,18 @@ int strlist_split(const char *value, char **storage, const char **items, int max
 
 int strlist_contains(const char *list, const char *item)
 {
-    char *store;
-    const char *items[64];
-    int n = strlist_split(list, &store, items, 64), found = 0;
-    for (int i = 0; i < n && !found; i++)
-        found = strcmp(items[i], item) == 0;
-    free(store);
-    return found;
+    size_t n = strlen(item);
+    const char *p = list ? list : "";
+    while (*p) {
+        while (*p == ',' || isspace((unsigned char)*p))
+            p++;
+        const char *end = strchr(p, ',');
+        if (!end) end = p + strlen(p);
+        const char *last = end;
+        while (last > p && isspace((unsigned char)last[-1]))
+            last--;
+        if ((size_t)(last - p) == n && n && strncmp(p, item, n) == 0) return 1;
+        p = end;
+    }
+    return 0;
 }

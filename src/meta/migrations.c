@@ -1,0 +1,160 @@
+/* Versioned migrations of the server's own tables, applied at open.
+ *
+ * To add one: append an entry to `migrations` with the next version, a short name and its
+ * SQL (`sql` for both dialects, or `sqlite`/`pg` when they differ), plus an optional `post`
+ * hook for rows that need values computed at run time. Never edit or renumber an applied
+ * migration: add a new one. Each migration runs in its own transaction together with its
+ * dlb_schema_migrations row; on PostgreSQL an advisory transaction lock serialises concurrent
+ * starts of several processes, on SQLite BEGIN IMMEDIATE does. */
+#include "meta_internal.h"
+
+#include "util/ids.h"
+#include "util/log.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+    int version;
+    const char *name;
+    const char *sql;    /* both dialects, when they agree */
+    const char *sqlite; /* SQLite only (overrides sql) */
+    const char *pg;     /* PostgreSQL only (overrides sql) */
+    int (*post)(meta_conn *c, char *err, size_t errlen);
+} migration_t;
+
+/* Key of pg_advisory_xact_lock taken by every migration transaction. */
+#define MIGRATION_LOCK_KEY "7236518342011001"
+
+static int m1_installation_id(meta_conn *c, char *err, size_t errlen)
+{
+    char id[37];
+    ids_uuid4(id);
+    meta_val p[] = {MVTEXT("installation_id"), MVTEXT(id)};
+    int64_t rc = meta_exec(c, "INSERT INTO dlb_kv(key, value) VALUES (?, ?)", p, 2, err, errlen);
+    return rc < 0 ? (int)rc : META_OK;
+}
+
+static const migration_t migrations[] = {
+    {1, "kv store and installation id",
+     "CREATE TABLE dlb_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);", NULL, NULL,
+     m1_installation_id},
+};
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static const char *k_create_table =
+    "CREATE TABLE IF NOT EXISTS dlb_schema_migrations (version INTEGER PRIMARY KEY, "
+    "name TEXT NOT NULL, applied_at TEXT NOT NULL)";
+
+static int is_pg(const meta_conn *c)
+{
+    return c->m->is_pg;
+}
+
+/* BEGIN (+ advisory lock on PostgreSQL). */
+static int tx_begin(meta_conn *c, char *err, size_t errlen)
+{
+    int rc = meta_begin(c);
+    if (rc != META_OK) {
+        meta_seterr(err, errlen, "cannot begin a migration transaction");
+        return rc;
+    }
+    if (is_pg(c)) {
+        meta_result *r = meta_query(c, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")", NULL,
+                                    0, &rc, err, errlen);
+        meta_result_free(r);
+        if (!r) {
+            meta_rollback(c);
+            return rc;
+        }
+    }
+    return META_OK;
+}
+
+static int applied(meta_conn *c, int version, int *yes, char *err, size_t errlen)
+{
+    int rc;
+    meta_val p[] = {MVINT(version)};
+    meta_result *r = meta_query(c, "SELECT 1 FROM dlb_schema_migrations WHERE version = ?", p, 1,
+                                &rc, err, errlen);
+    if (!r) return rc;
+    *yes = meta_result_rows(r) > 0;
+    meta_result_free(r);
+    return META_OK;
+}
+
+static void now_iso(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int apply_one(meta_conn *c, const migration_t *mg, char *err, size_t errlen)
+{
+    int rc = tx_begin(c, err, errlen);
+    if (rc != META_OK) return rc;
+    int done = 0;
+    rc = applied(c, mg->version, &done, err, errlen);
+    if (rc == META_OK && done) return meta_commit(c) == META_OK ? META_OK : META_ERR;
+
+    const char *sql = is_pg(c) ? (mg->pg ? mg->pg : mg->sql) : (mg->sqlite ? mg->sqlite : mg->sql);
+    if (rc == META_OK && sql && *sql) rc = meta_exec_script(c, sql, err, errlen);
+    if (rc == META_OK && mg->post) rc = mg->post(c, err, errlen);
+    if (rc == META_OK) {
+        char when[32];
+        now_iso(when);
+        meta_val p[] = {MVINT(mg->version), MVTEXT(mg->name), MVTEXT(when)};
+        int64_t n = meta_exec(c,
+                              "INSERT INTO dlb_schema_migrations(version, name, applied_at) "
+                              "VALUES (?, ?, ?)",
+                              p, 3, err, errlen);
+        rc = n < 0 ? (int)n : META_OK;
+    }
+    if (rc == META_OK) {
+        rc = meta_commit(c);
+        if (rc != META_OK) meta_seterr(err, errlen, "commit failed");
+    }
+    if (rc != META_OK) {
+        char keep[256];
+        snprintf(keep, sizeof(keep), "%s", err ? err : "");
+        meta_rollback(c);
+        meta_seterr(err, errlen, "migration %d (%s): %s", mg->version, mg->name, keep);
+        return rc;
+    }
+    char v[16];
+    snprintf(v, sizeof(v), "%d", mg->version);
+    log_info("metadata migration applied", "version", v, "name", mg->name, "backend",
+             c->m->drv->name);
+    return META_OK;
+}
+
+int meta_migrate(meta_conn *c, char *err, size_t errlen)
+{
+    int rc = tx_begin(c, err, errlen);
+    if (rc != META_OK) return rc;
+    rc = meta_exec_script(c, k_create_table, err, errlen);
+    if (rc == META_OK) rc = meta_commit(c);
+    if (rc != META_OK) {
+        meta_rollback(c);
+        return rc;
+    }
+    for (int i = 0; i < NMIGRATIONS; i++) {
+        rc = apply_one(c, &migrations[i], err, errlen);
+        if (rc != META_OK) return rc;
+    }
+    /* A newer binary may have migrated further: allowed, but worth a line in the log. */
+    meta_result *r = meta_query(c, "SELECT COALESCE(MAX(version), 0) FROM dlb_schema_migrations",
+                                NULL, 0, &rc, err, errlen);
+    if (!r) return rc;
+    int64_t top = meta_result_int(r, 0, 0);
+    meta_result_free(r);
+    if (top > migrations[NMIGRATIONS - 1].version) {
+        char v[24];
+        snprintf(v, sizeof(v), "%lld", (long long)top);
+        log_warn("metadata database has migrations newer than this binary", "version", v);
+    }
+    return META_OK;
+}

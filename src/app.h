@@ -15,6 +15,7 @@ typedef struct app {
     meta_t *meta;
     engine_t *engine;
     pool_t *pool;
+    pool_t *control_pool; /* health and admin work, never behind data work */
     http_server *http;
     double started_at; /* wall clock */
     atomic_int shutting_down;

@@ -89,6 +89,12 @@ static void file_load(const char *path)
         if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
             v[vl - 1] = 0;
             v++;
+        } else {
+            char *hash = strstr(v, " #"); /* an inline comment after an unquoted value */
+            if (hash) {
+                *hash = 0;
+                v = trim(v);
+            }
         }
         kv_t *n = realloc(g_file, (g_nfile + 1) * sizeof(kv_t));
         if (!n) break;
@@ -364,12 +370,17 @@ int config_load(config_t *cfg, char *err, size_t errlen)
     file_free();
 
     /* Rules that tie several variables together. */
-    if (cfg->db_postgres_min_connections > cfg->db_postgres_max_connections)
-        add_err(err, errlen, "invalid %s=%s: expected %s\n", "DB_POSTGRES_MIN_CONNECTIONS", "",
+    char shown[64];
+    if (cfg->db_postgres_min_connections > cfg->db_postgres_max_connections) {
+        snprintf(shown, sizeof(shown), "%ld", cfg->db_postgres_min_connections);
+        add_err(err, errlen, "invalid %s=%s: expected %s\n", "DB_POSTGRES_MIN_CONNECTIONS", shown,
                 "a value not above DB_POSTGRES_MAX_CONNECTIONS");
-    if (cfg->monitoring_memory_threshold_warning >= cfg->monitoring_memory_threshold_critical)
+    }
+    if (cfg->monitoring_memory_threshold_warning >= cfg->monitoring_memory_threshold_critical) {
+        snprintf(shown, sizeof(shown), "%g", cfg->monitoring_memory_threshold_warning);
         add_err(err, errlen, "invalid %s=%s: expected %s\n", "MONITORING_MEMORY_THRESHOLD_WARNING",
-                "", "a value below MONITORING_MEMORY_THRESHOLD_CRITICAL");
+                shown, "a value below MONITORING_MEMORY_THRESHOLD_CRITICAL");
+    }
     cfg->snapshot_id = -1;
     if (cfg->db_ducklake_snapshot_version[0]) {
         char *end;
@@ -406,8 +417,8 @@ int config_load(config_t *cfg, char *err, size_t errlen)
         add_err(err, errlen, "invalid %s=%s: expected %s\n", "MONITORING_OPENLINEAGE_URL", ol,
                 "an http:// or https:// URL");
     if (strcmp(cfg->environment, "production") == 0 && cfg->debug)
-        add_err(err, errlen, "invalid %s=%s: expected %s\n", "DEBUG", "true",
-                "false when ENVIRONMENT=production");
+        add_err(err, errlen, "invalid %s=%s: expected %s\n", "DEBUG",
+                getenv("DEBUG") ? getenv("DEBUG") : "true", "false when ENVIRONMENT=production");
     const char *fa = cfg->feature_authentication;
     int auth;
     if (!fa[0])

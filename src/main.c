@@ -149,7 +149,8 @@ int main(int argc, char **argv)
         goto out;
     }
     app->pool = pool_create(workers, (size_t)cfg.worker_queue_size, on_worker_start, NULL);
-    if (!app->pool) {
+    app->control_pool = pool_create(2, 64, on_worker_start, NULL);
+    if (!app->pool || !app->control_pool) {
         log_error("cannot start the worker pool");
         goto out;
     }
@@ -175,6 +176,7 @@ int main(int argc, char **argv)
         .tls_cert_file = cfg.security_tls_cert_file,
         .tls_key_file = cfg.security_tls_key_file,
         .pool = app->pool,
+        .control_pool = app->control_pool,
         .app = app,
         .body_limit = body_limit,
     };
@@ -202,6 +204,7 @@ int main(int argc, char **argv)
 out:
     if (app->http) http_server_stop(app->http);
     if (app->pool) pool_destroy(app->pool);
+    if (app->control_pool) pool_destroy(app->control_pool);
     if (app->engine) engine_close(app->engine);
     if (app->meta) meta_close(app->meta);
     if (rc == 0) log_info("stopped");

@@ -3,7 +3,7 @@
 /* Order matters only between patterns that can match the same path: the first wins. */
 static const http_route routes[] = {
     {HTTP_GET, "/", api_root, ROUTE_INLINE, "public", NULL},
-    {HTTP_GET, "/health", api_health, 0, "public", NULL},
+    {HTTP_GET, "/health", api_health, ROUTE_CONTROL, "public", NULL},
     {HTTP_GET, "/health/live", api_health_live, ROUTE_INLINE, "public", NULL},
     {HTTP_GET, "/health/ready", api_health_ready, ROUTE_INLINE, "public", NULL},
     {HTTP_POST, "/debug/echo", api_debug_echo, ROUTE_INLINE_SMALL, "reader", NULL},

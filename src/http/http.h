@@ -26,6 +26,9 @@ enum {
 #define ROUTE_SPOOL        2 /* the body is written to a temporary file as it arrives */
 #define ROUTE_STREAM       4 /* the response may be a long-lived stream (no gzip, no timeout) */
 #define ROUTE_INLINE_SMALL 8 /* inline when the body is at most 64 KiB, else on the pool */
+#define ROUTE_CONTROL                                                                              \
+    16 /* on the small control pool: health and admin never queue                                  \
+           behind data work */
 
 #define HTTP_MAX_PARAMS 8
 
@@ -123,6 +126,7 @@ typedef struct {
     /* TLS: both set to serve HTTPS. */
     const char *tls_cert_file, *tls_key_file;
     struct pool *pool;
+    struct pool *control_pool; /* for ROUTE_CONTROL; NULL means the main pool */
     void *app;
     /* Body limit lookup for routes naming body_limit_var. */
     uint64_t (*body_limit)(void *app, const char *var);

@@ -92,7 +92,9 @@ json_t *http_req_json(http_req *req, http_resp *resp)
                         "request body is empty; a JSON document is required");
         return NULL;
     }
-    json_t *j = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &e);
+    /* Scalars parse too: "a body that is not an object" is the handler's 422 to give. */
+    json_t *j =
+        json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
     if (!j)
         http_resp_error(resp, 400, "invalid_json",
                         "invalid JSON at line %d column %d (byte %d): %s", e.line, e.column,

@@ -113,8 +113,9 @@ void router_allow_header(int methods, char *out, size_t len)
     size_t used = 0;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (!(methods & names[i].bit)) continue;
-        int w = snprintf(out + used, len - used, "%s%s", used ? ", " : "", names[i].name);
-        if (w < 0 || (size_t)w >= len - used) break;
-        used += (size_t)w;
+        size_t need = strlen(names[i].name) + (used ? 2 : 0);
+        if (used + need >= len) break; /* never leave half a method name behind */
+        snprintf(out + used, len - used, "%s%s", used ? ", " : "", names[i].name);
+        used += need;
     }
 }

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #define STREAM_CAPACITY (256 * 1024)
+#define DISCARD_LIMIT   (4u << 20)
 
 enum { ST_NEW, ST_BODY, ST_DISPATCHED, ST_DONE };
 
@@ -42,7 +43,7 @@ struct http_server {
     struct conn_ctx *live;
     int port;
     char *cors_store;
-    const char *cors_origins[32];
+    const char *cors_origins[128];
     int n_cors_origins;
 };
 
@@ -69,6 +70,7 @@ typedef struct conn_ctx {
     char *ring;
     size_t head, len;
     uint64_t streamed;
+    uint64_t discarded; /* body bytes dropped after an early answer */
 } conn_ctx;
 
 struct http_stream {
@@ -375,7 +377,9 @@ static enum MHD_Result dispatch(conn_ctx *c)
     c->suspended = 1;
     MHD_suspend_connection(c->conn);
     pthread_mutex_unlock(&c->lock);
-    if (pool_submit(c->srv->opt.pool, run_job, c) != 0) {
+    pool_t *pool = c->srv->opt.pool;
+    if ((route->flags & ROUTE_CONTROL) && c->srv->opt.control_pool) pool = c->srv->opt.control_pool;
+    if (pool_submit(pool, run_job, c) != 0) {
         atomic_fetch_sub(&c->refs, 1);
         set_overloaded(&c->resp);
         pthread_mutex_lock(&c->lock);
@@ -570,10 +574,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (c->early) return c->early == 1 ? send_response(c, &c->resp) : MHD_YES;
+        if (c->early) {
+            /* Read and drop the body so that the client gets the answer on a healthy
+             * connection; past a few MiB, answer now and let the connection close. */
+            c->discarded += n;
+            if (c->early == 1 && c->discarded > DISCARD_LIMIT) return send_response(c, &c->resp);
+            return MHD_YES;
+        }
         if (take_body(c, upload_data, n)) {
             c->early = 1;
-            return send_response(c, &c->resp);
+            c->discarded = n;
         }
         return MHD_YES;
     }
@@ -665,7 +675,7 @@ http_server *http_server_start(const http_options *opt, const http_route *routes
     s->routes = routes;
     s->nroutes = nroutes;
     if (opt->cors_origins)
-        s->n_cors_origins = strlist_split(opt->cors_origins, &s->cors_store, s->cors_origins, 32);
+        s->n_cors_origins = strlist_split(opt->cors_origins, &s->cors_store, s->cors_origins, 128);
 
     struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
     char port[16];

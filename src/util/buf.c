@@ -1,6 +1,7 @@
 #include "buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ static int grow(buf_t *b, size_t need)
 
 int buf_append(buf_t *b, const void *data, size_t len)
 {
+    if (len > SIZE_MAX / 2 - b->len) return -1;
     if (grow(b, b->len + len)) return -1;
     if (len) memcpy(b->data + b->len, data, len);
     b->len += len;

@@ -65,10 +65,19 @@ static void add_one(const char *secret)
 {
     for (int i = 0; i < g_nsecrets; i++)
         if (strcmp(g_secrets[i], secret) == 0) return;
-    if (g_nsecrets < MAX_SECRETS) {
-        char *copy = strdup(secret);
-        if (copy) g_secrets[g_nsecrets++] = copy;
+    if (g_nsecrets == MAX_SECRETS) return;
+    char *copy = strdup(secret);
+    if (!copy) return;
+    /* Longest first: a secret's escaped spelling contains the plain one, and masking the
+     * shorter first would leave half an escape sequence behind. */
+    size_t n = strlen(copy);
+    int at = g_nsecrets;
+    while (at > 0 && strlen(g_secrets[at - 1]) < n) {
+        g_secrets[at] = g_secrets[at - 1];
+        at--;
     }
+    g_secrets[at] = copy;
+    g_nsecrets++;
 }
 
 void log_add_secret(const char *secret)
@@ -139,7 +148,7 @@ static void emit(int level, const char *msg, json_t *fields)
     json_t *m = json_string(msg ? msg : "");
     json_object_set_new(obj, "message", m ? m : json_string("(message not representable)"));
     if (t_rid[0]) json_object_set_new(obj, "request_id", json_string(t_rid));
-    if (fields) json_object_update(obj, fields);
+    if (fields) json_object_update_missing(obj, fields); /* the fixed fields cannot be replaced */
     char *line = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(obj);
     if (!line) return;

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define CONTROL_THREADS 2
+
 static app_t g_app;
 
 static void usage(FILE *f)
@@ -143,13 +145,14 @@ int main(int argc, char **argv)
         goto out;
     }
     int workers = (int)cfg.worker_threads;
-    app->engine = engine_open(&cfg, workers, err, sizeof(err));
+    /* One DuckDB connection per worker index: the data pool's, then the control pool's. */
+    app->engine = engine_open(&cfg, workers + CONTROL_THREADS, err, sizeof(err));
     if (!app->engine) {
         log_error("cannot start DuckDB", "error", err);
         goto out;
     }
     app->pool = pool_create(workers, (size_t)cfg.worker_queue_size, on_worker_start, NULL);
-    app->control_pool = pool_create(2, 64, on_worker_start, NULL);
+    app->control_pool = pool_create_at(CONTROL_THREADS, 64, workers, on_worker_start, NULL);
     if (!app->pool || !app->control_pool) {
         log_error("cannot start the worker pool");
         goto out;

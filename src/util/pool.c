@@ -55,6 +55,12 @@ static void *worker_main(void *arg)
 pool_t *pool_create(int threads, size_t queue_size, void (*on_thread_start)(int),
                     void (*on_thread_stop)(int))
 {
+    return pool_create_at(threads, queue_size, 0, on_thread_start, on_thread_stop);
+}
+
+pool_t *pool_create_at(int threads, size_t queue_size, int index_base, void (*on_thread_start)(int),
+                       void (*on_thread_stop)(int))
+{
     pool_t *p = calloc(1, sizeof(*p));
     if (!p) return NULL;
     p->cap = queue_size ? queue_size : 1;
@@ -69,7 +75,7 @@ pool_t *pool_create(int threads, size_t queue_size, void (*on_thread_start)(int)
         start_t *st = malloc(sizeof(*st));
         if (!st) goto fail;
         st->p = p;
-        st->index = i;
+        st->index = index_base + i;
         if (pthread_create(&p->threads[i], NULL, worker_main, st)) {
             free(st);
             goto fail;

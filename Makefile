@@ -75,6 +75,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory test-e2e
 	@$(MAKE) --no-print-directory test-e2e-pg
 	@$(MAKE) --no-print-directory lint
+	@DLB_BIN=$(BIN) scripts/check-docs.sh
 
 test-unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)

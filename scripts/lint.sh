@@ -3,7 +3,9 @@
 # counterpart of the seed's ruff and mypy step. Fails on any finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-files=$(find src tests/unit tests/fuzz -name '*.[ch]' 2>/dev/null | sort)
+dirs=""
+for d in src tests/unit tests/fuzz; do [ -d "$d" ] && dirs="$dirs $d"; done
+files=$(find $dirs -name '*.[ch]' | sort)
 echo "lint: clang-format --dry-run -Werror ($(echo "$files" | wc -l) files)"
 clang-format --dry-run -Werror $files
 echo "lint: cppcheck"

@@ -256,7 +256,7 @@ static void add_err(char *err, size_t errlen, const char *fmt, const char *name,
     snprintf(err + used, errlen - used, fmt, name, val, rule);
 }
 
-#define FIELD(cfg, v, type) ((type *)((char *)(cfg) + (v)->offset))
+#define FIELD(cfg, v, type) ((type *)(void *)((char *)(cfg) + (v)->offset))
 
 int config_load(config_t *cfg, char *err, size_t errlen)
 {

@@ -66,7 +66,10 @@ if [ ! -f third_party/duckdb/lib/libduckdb.so ] || [ ! -f third_party/duckdb/inc
     rm -rf third_party/unpack
 fi
 
-if [ "${1:-build}" != build ] && [ ! -d tests/e2e/node_modules ]; then
+# Test clients from the lockfile; a stamp records that this lockfile was installed.
+stamp=tests/e2e/node_modules/.installed
+if [ "${1:-build}" != build ] && { [ ! -f "$stamp" ] || [ tests/e2e/package-lock.json -nt "$stamp" ]; }; then
     echo "deps: installing test clients (npm ci)"
-    (cd tests/e2e && npm ci --silent --no-audit --no-fund)
+    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+    mkdir -p tests/e2e/node_modules && touch "$stamp"
 fi

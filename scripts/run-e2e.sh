@@ -49,9 +49,10 @@ unset DB_POSTGRES_HOST DB_POSTGRES_PORT DB_POSTGRES_DB DB_POSTGRES_USER DB_POSTG
     DB_POSTGRES_SCHEMA
 
 pgdir=""
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
     if [ -n "$pgdir" ]; then
-        scripts/pg.sh stop "$pgdir" >/dev/null 2>&1 || true
+        bash scripts/pg.sh stop "$pgdir" >/dev/null 2>&1 || true
         rm -rf "$pgdir"
     fi
 }
@@ -60,7 +61,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 if [ "$mode" = postgres ]; then
-    if [ ! -x scripts/pg.sh ] && [ ! -f scripts/pg.sh ]; then
+    if [ ! -f scripts/pg.sh ]; then
         echo "run-e2e: scripts/pg.sh is missing" >&2
         exit 1
     fi

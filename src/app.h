@@ -7,6 +7,7 @@
 #include "config.h"
 #include "engine/engine.h"
 #include "http/http.h"
+#include "lake/lake.h"
 #include "meta/meta.h"
 #include "util/pool.h"
 
@@ -14,6 +15,7 @@ typedef struct app {
     config_t *cfg;
     meta_t *meta;
     engine_t *engine;
+    lake_t *lake;
     pool_t *pool;
     pool_t *control_pool; /* health and admin work, never behind data work */
     http_server *http;

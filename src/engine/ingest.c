@@ -1,0 +1,240 @@
+#include "ingest.h"
+
+#include "util/buf.h"
+#include "util/json_rows.h"
+#include "util/sqlq.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const struct {
+    const char *ctype, *ext;
+    ingest_format fmt;
+} formats[] = {
+    {"application/json", ".json", INGEST_JSON},
+    {"application/x-ndjson", ".ndjson", INGEST_NDJSON},
+    {"application/ndjson", ".jsonl", INGEST_NDJSON},
+    {"application/jsonlines", NULL, INGEST_NDJSON},
+    {"text/csv", ".csv", INGEST_CSV},
+    {"application/vnd.apache.parquet", ".parquet", INGEST_PARQUET},
+    {"application/parquet", NULL, INGEST_PARQUET},
+    {"application/x-parquet", NULL, INGEST_PARQUET},
+};
+#define NFORMATS (sizeof(formats) / sizeof(formats[0]))
+
+const char *ingest_supported(void)
+{
+    return "application/json, application/x-ndjson, text/csv, application/vnd.apache.parquet "
+           "(or multipart/form-data with a 'file' field)";
+}
+
+int ingest_format_pick(const char *content_type, const char *filename, ingest_format *out)
+{
+    if (content_type) {
+        size_t n = strcspn(content_type, "; ");
+        for (size_t i = 0; i < NFORMATS; i++) {
+            if (strlen(formats[i].ctype) == n &&
+                strncasecmp(content_type, formats[i].ctype, n) == 0) {
+                *out = formats[i].fmt;
+                return 0;
+            }
+        }
+    }
+    const char *dot = filename ? strrchr(filename, '.') : NULL;
+    for (size_t i = 0; dot && i < NFORMATS; i++) {
+        if (formats[i].ext && strcasecmp(dot, formats[i].ext) == 0) {
+            *out = formats[i].fmt;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* DuckDB's first line says what went wrong; the rest repeats the query. */
+static void duck_error(dlb_err *err, int status, const char *code, const char *what,
+                       const char *msg)
+{
+    char first[600];
+    snprintf(first, sizeof(first), "%s", msg ? msg : "unknown error");
+    first[strcspn(first, "\n")] = 0;
+    dlb_err_set(err, status, code, "%s: %s", what, first);
+}
+
+/* Nested and JSON columns travel as JSON so that DuckDB's JSON casts apply; scalars as text. */
+static const char *json_carrier(const char *type)
+{
+    if (strchr(type, '(') && strncasecmp(type, "DECIMAL", 7) && strncasecmp(type, "NUMERIC", 7))
+        return "JSON";
+    if (strstr(type, "[]") || strcasecmp(type, "JSON") == 0) return "JSON";
+    return "VARCHAR";
+}
+
+/* Names of the columns a file-reading expression yields, via DESCRIBE. */
+static int describe(duckdb_connection con, const char *from, char ***names, int *n, dlb_err *err)
+{
+    buf_t q;
+    buf_init(&q, 0);
+    buf_printf(&q, "DESCRIBE SELECT * FROM %s", from);
+    duckdb_result r;
+    int rc = -1;
+    if (duckdb_query(con, q.data, &r) == DuckDBError) {
+        duck_error(err, 422, "invalid_input", "cannot read the input", duckdb_result_error(&r));
+        goto out;
+    }
+    idx_t rows = duckdb_row_count(&r);
+    *names = calloc(rows + 1, sizeof(char *));
+    if (!*names) goto out;
+    for (idx_t i = 0; i < rows; i++) {
+        char *v = duckdb_value_varchar(&r, 0, i);
+        (*names)[i] = strdup(v ? v : "");
+        duckdb_free(v);
+    }
+    *n = (int)rows;
+    rc = 0;
+out:
+    duckdb_destroy_result(&r);
+    buf_free(&q);
+    return rc;
+}
+
+static void free_names(char **names, int n)
+{
+    for (int i = 0; names && i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+static int find(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0) return i;
+    return -1;
+}
+
+/* Keys of JSON rows that are not columns of the table: the first one found gives 422. */
+static int check_json_keys(duckdb_connection con, const char *path, const char *const *names,
+                           int ncols, dlb_err *err)
+{
+    buf_t q;
+    buf_init(&q, 0);
+    buf_appends(&q, "SELECT rn, k FROM (SELECT row_number() OVER () AS rn, json_keys(json) AS ks "
+                    "FROM read_json_objects(");
+    sqlq_string(&q, path);
+    buf_appends(&q, ", format='newline_delimited', maximum_object_size=1073741824)) t, "
+                    "unnest(t.ks) AS u(k) WHERE k NOT IN (");
+    for (int i = 0; i < ncols; i++) {
+        if (i) buf_appends(&q, ", ");
+        sqlq_string(&q, names[i]);
+    }
+    buf_appends(&q, ") ORDER BY rn LIMIT 1");
+    duckdb_result r;
+    int rc = -1;
+    if (duckdb_query(con, q.data, &r) == DuckDBError) {
+        duck_error(err, 422, "invalid_input", "cannot read the JSON rows", duckdb_result_error(&r));
+    } else if (duckdb_row_count(&r) > 0) {
+        char *key = duckdb_value_varchar(&r, 1, 0);
+        dlb_err_set(err, 422, "unknown_column", "row %lld: the table has no column '%.200s'",
+                    (long long)duckdb_value_int64(&r, 0, 0), key ? key : "");
+        duckdb_free(key);
+    } else {
+        rc = 0;
+    }
+    duckdb_destroy_result(&r);
+    buf_free(&q);
+    return rc;
+}
+
+static int json_to_ndjson(const char *path, const char *scratch, long long *rows, dlb_err *err)
+{
+    FILE *in = fopen(path, "rb"), *out = fopen(scratch, "wb");
+    char msg[256] = "";
+    int64_t n = -1;
+    if (in && out) n = json_rows_to_ndjson(in, out, msg, sizeof(msg));
+    if (in) fclose(in);
+    if (out && fclose(out)) n = -1;
+    if (n < 0) {
+        dlb_err_set(err, msg[0] ? 400 : 500, msg[0] ? "invalid_json" : "internal_error", "%s",
+                    msg[0] ? msg : "cannot convert the JSON body");
+        return -1;
+    }
+    *rows = n;
+    return 0;
+}
+
+int ingest_source(duckdb_connection con, ingest_format fmt, const char *path,
+                  const char *scratch_path, const char *const *names, const char *const *types,
+                  int ncols, char **sql_out, long long *rows_hint, dlb_err *err)
+{
+    buf_t from, sql;
+    buf_init(&from, 0);
+    buf_init(&sql, 0);
+    char **have = NULL;
+    int nhave = 0, rc = -1;
+    *rows_hint = -1;
+    *sql_out = NULL;
+
+    if (fmt == INGEST_JSON) {
+        if (json_to_ndjson(path, scratch_path, rows_hint, err)) goto out;
+        path = scratch_path;
+        fmt = INGEST_NDJSON;
+    }
+    switch (fmt) {
+    case INGEST_NDJSON:
+        if (check_json_keys(con, path, names, ncols, err)) goto out;
+        buf_appends(&from, "read_json(");
+        sqlq_string(&from, path);
+        buf_appends(&from, ", format='newline_delimited', maximum_object_size=1073741824, "
+                           "columns={");
+        for (int i = 0; i < ncols; i++) {
+            if (i) buf_appends(&from, ", ");
+            sqlq_string(&from, names[i]);
+            buf_printf(&from, ": '%s'", json_carrier(types[i]));
+        }
+        buf_appends(&from, "})");
+        break;
+    case INGEST_CSV:
+        buf_appends(&from, "read_csv(");
+        sqlq_string(&from, path);
+        buf_appends(&from, ", header=true, all_varchar=true)");
+        break;
+    default:
+        buf_appends(&from, "read_parquet(");
+        sqlq_string(&from, path);
+        buf_appends(&from, ")");
+        break;
+    }
+    if (fmt == INGEST_NDJSON) {
+        nhave = -1; /* read_json yields exactly the declared columns */
+    } else {
+        if (describe(con, from.data, &have, &nhave, err)) goto out;
+        for (int i = 0; i < nhave; i++) {
+            if (find(names, ncols, have[i]) < 0) {
+                dlb_err_set(err, 422, "unknown_column",
+                            "the input has a column '%.200s' that the table does not have",
+                            have[i]);
+                goto out;
+            }
+        }
+    }
+    buf_appends(&sql, "SELECT ");
+    for (int i = 0; i < ncols; i++) {
+        if (i) buf_appends(&sql, ", ");
+        if (nhave >= 0 && find((const char *const *)have, nhave, names[i]) < 0)
+            buf_appends(&sql, "NULL::VARCHAR");
+        else
+            sqlq_ident(&sql, names[i]);
+        buf_appends(&sql, " AS ");
+        sqlq_ident(&sql, names[i]);
+    }
+    buf_appends(&sql, " FROM ");
+    buf_append(&sql, from.data, from.len);
+    *sql_out = buf_steal(&sql, NULL);
+    rc = 0;
+out:
+    free_names(have, nhave);
+    buf_free(&from);
+    buf_free(&sql);
+    return rc;
+}

@@ -1,7 +1,7 @@
 // GET /, the health endpoints, and which metadata backend is in use.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BACKEND, VERSION, fetchJson, request, stopsCleanly, useServer } from './lib/server.js';
+import { ASAN, BACKEND, VERSION, fetchJson, request, startServer, stopsCleanly, useServer } from './lib/server.js';
 
 describe('root and health', () => {
   const ctx = useServer();
@@ -83,4 +83,21 @@ describe('APP_NAME', () => {
   });
 
   stopsCleanly(ctx);
+});
+
+describe('start-up time', () => {
+  it('answers GET /health with 200 within 2 s of the process start', async () => {
+    const t0 = performance.now();
+    const server = await startServer();
+    try {
+      const r = await fetchJson(server.url('/health'));
+      const ms = performance.now() - t0;
+      assert.equal(r.status, 200, r.text);
+      // ASan builds start several times slower; the promise is about release builds.
+      assert.ok(ms < (ASAN ? 10000 : 2000), `GET /health answered ${ms.toFixed(0)} ms after spawn`);
+    } finally {
+      const { code } = await server.stop();
+      assert.equal(code, 0);
+    }
+  });
 });

@@ -23,6 +23,21 @@ run_pass() {
     done
 }
 
+# The oracles of the lake tests live in shared/ beside the repository (CI has a copy there):
+# the golden lake written by the official extension, the reference DuckDB with the extension
+# and the OpenLineage spec. Tests that need one skip with a message when it is absent.
+shared=$(cd "$here/../.." && pwd)/shared
+if [ -d "$shared/research/ducklake-golden" ] && [ -z "${DLB_GOLDEN_DIR:-}" ]; then
+    export DLB_GOLDEN_DIR="$shared/research/ducklake-golden"
+fi
+if [ -x "$shared/tools/ducklake-reference/duckdb-ref" ] && [ -z "${DLB_DUCKDB_REF:-}" ]; then
+    export DLB_DUCKDB_REF="$shared/tools/ducklake-reference/duckdb-ref"
+fi
+if [ -d "$shared/openlineage-spec" ] && [ -z "${DLB_OL_SPEC_DIR:-}" ]; then
+    export DLB_OL_SPEC_DIR="$shared/openlineage-spec"
+fi
+echo "run-unit: golden lake: ${DLB_GOLDEN_DIR:-absent}; reference DuckDB: ${DLB_DUCKDB_REF:-absent}"
+
 # Each binary sets what it needs; nothing from a developer's shell or .env leaks in.
 unset DB_POSTGRES_HOST DB_POSTGRES_PORT DB_POSTGRES_DB DB_POSTGRES_USER DB_POSTGRES_PASSWORD
 run_pass sqlite "$@"

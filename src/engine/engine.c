@@ -3,6 +3,7 @@
 #include "config.h"
 #include "util/log.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,15 @@ struct engine {
     duckdb_connection spare; /* health checks from any thread, under spare_lock */
     pthread_mutex_t spare_lock;
     long long memory_limit;
+    /* The sandboxed database for user queries (see open_query_db), also started on first use. */
+    int qopened; /* 1 open, -1 failed (qopen_err kept) */
+    char qopen_err[512];
+    char qmem[32], qtmpdir[400], qmaxtemp[32], cache_dir[400], export_dir[400];
+    char lake_path[1024]; /* absolute, ends with '/'; empty when the lake is not local */
+    int lake_path_set;
+    duckdb_database qdb;
+    duckdb_connection *qconns;
+    int nqconns;
 };
 
 /* "75%" of physical memory, or an absolute size such as "4GB". */
@@ -86,6 +96,12 @@ engine_t *engine_open(const config_t *cfg, int nconns, char *err, size_t errlen)
     snprintf(e->threads, sizeof(e->threads), "%ld", cfg->db_duckdb_threads);
     snprintf(e->tmpdir, sizeof(e->tmpdir), "%s/duckdb-tmp", cfg->data_dir);
     e->optimizer = cfg->db_duckdb_enable_optimizer;
+    snprintf(e->qmem, sizeof(e->qmem), "%lldB", resolve_memory_limit(cfg->query_memory_limit));
+    if (cfg->query_max_temp_size > 0)
+        snprintf(e->qmaxtemp, sizeof(e->qmaxtemp), "%lldB", cfg->query_max_temp_size);
+    snprintf(e->qtmpdir, sizeof(e->qtmpdir), "%s/duckdb-tmp-query", cfg->data_dir);
+    snprintf(e->cache_dir, sizeof(e->cache_dir), "%s/cache", cfg->data_dir);
+    snprintf(e->export_dir, sizeof(e->export_dir), "%s/duckdb-tmp/export", cfg->data_dir);
     e->want_conns = nconns;
     return e;
 }
@@ -164,6 +180,10 @@ int engine_started(engine_t *e)
 void engine_close(engine_t *e)
 {
     if (!e) return;
+    for (int i = 0; i < e->nqconns; i++)
+        duckdb_disconnect(&e->qconns[i]);
+    if (e->qdb) duckdb_close(&e->qdb);
+    free(e->qconns);
     for (int i = 0; i < e->nconns; i++)
         duckdb_disconnect(&e->conns[i]);
     if (e->spare) duckdb_disconnect(&e->spare);
@@ -210,4 +230,163 @@ void engine_interrupt(engine_t *e, int index)
 long long engine_memory_limit(const engine_t *e)
 {
     return e->memory_limit;
+}
+
+/* ---- the sandboxed database for user queries ---------------------------------------------- */
+
+/* An absolute form of path with a trailing '/', for allowed_directories (a prefix match);
+ * -1 (out empty) when it does not fit. */
+static int dir_prefix(const char *path, char *out, size_t outlen)
+{
+    char abs[PATH_MAX];
+    if (!realpath(path, abs)) snprintf(abs, sizeof(abs), "%s", path);
+    size_t n = strlen(abs);
+    int slash = n > 0 && abs[n - 1] == '/';
+    out[0] = 0;
+    if (n + 2 > outlen) return -1;
+    memcpy(out, abs, n);
+    if (!slash) out[n++] = '/';
+    out[n] = 0;
+    return 0;
+}
+
+int engine_set_lake_path(engine_t *e, const char *data_path)
+{
+    pthread_mutex_lock(&e->open_lock);
+    int rc = -1;
+    if (e->qopened) goto done; /* too late: the sandbox is fixed once it runs */
+    e->lake_path[0] = 0;
+    /* Remote paths (s3://...) are read through the local cache, never directly. */
+    if (data_path && !strstr(data_path, "://")) {
+        mkdir(data_path, 0755);
+        if (dir_prefix(data_path, e->lake_path, sizeof(e->lake_path)) ||
+            strchr(e->lake_path, '\'')) {
+            e->lake_path[0] = 0;
+            goto done;
+        }
+    }
+    e->lake_path_set = 1;
+    rc = 0;
+done:
+    pthread_mutex_unlock(&e->open_lock);
+    return rc;
+}
+
+static int exec_sql(duckdb_connection c, const char *sql, char *err, size_t errlen)
+{
+    duckdb_result r;
+    int ok = duckdb_query(c, sql, &r) == DuckDBSuccess;
+    if (!ok) snprintf(err, errlen, "%.200s: %.300s", sql, duckdb_result_error(&r));
+    duckdb_destroy_result(&r);
+    return ok ? 0 : -1;
+}
+
+/* Opens the query database; caller holds open_lock.
+ * - Its own memory_limit (QUERY_MEMORY_LIMIT) and spill cap (QUERY_MAX_TEMP_SIZE), its own
+ *   temp directory: DuckDB 1.5 has no per-query or per-connection memory limit, so the whole
+ *   database is the unit: user queries together cannot take the ingest database's memory, and
+ *   a query over the limit fails with 503 query_out_of_memory instead of hurting the process.
+ * - allowed_directories = the lake data path and the cache, then enable_external_access=false
+ *   (no other file, no network, no ATTACH of files, no INSTALL/LOAD), then
+ *   lock_configuration=true (no SET can undo any of it). allowed_directories cannot be given
+ *   through duckdb_set_config in 1.5 (rejected), hence the SET statements, which run before any
+ *   user SQL can. */
+static int open_query_db(engine_t *e, char *err, size_t errlen)
+{
+    duckdb_config dc = NULL;
+    char *open_err = NULL;
+    char sql[2200];
+    mkdir(e->qtmpdir, 0700);
+    mkdir(e->cache_dir, 0700);
+    mkdir(e->tmpdir, 0700);
+    mkdir(e->export_dir, 0700);
+    if (!e->lake_path_set) {
+        snprintf(err, errlen, "the lake data path is not set (engine_set_lake_path)");
+        return -1;
+    }
+    if (duckdb_create_config(&dc) == DuckDBError) {
+        snprintf(err, errlen, "cannot create a DuckDB configuration");
+        return -1;
+    }
+    if (set_opt(dc, "memory_limit", e->qmem, err, errlen) ||
+        set_opt(dc, "threads", e->threads, err, errlen) ||
+        set_opt(dc, "temp_directory", e->qtmpdir, err, errlen) ||
+        (e->qmaxtemp[0] && set_opt(dc, "max_temp_directory_size", e->qmaxtemp, err, errlen)) ||
+        set_opt(dc, "autoinstall_known_extensions", "false", err, errlen) ||
+        set_opt(dc, "autoload_known_extensions", "false", err, errlen) ||
+        set_opt(dc, "allow_community_extensions", "false", err, errlen)) {
+        duckdb_destroy_config(&dc);
+        return -1;
+    }
+    if (duckdb_open_ext(NULL, &e->qdb, dc, &open_err) == DuckDBError) {
+        snprintf(err, errlen, "cannot open the query DuckDB: %s",
+                 open_err ? open_err : "unknown error");
+        duckdb_free(open_err);
+        duckdb_destroy_config(&dc);
+        return -1;
+    }
+    duckdb_destroy_config(&dc);
+    e->qconns = calloc((size_t)e->want_conns, sizeof(duckdb_connection));
+    if (!e->qconns) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < e->want_conns; i++) {
+        if (duckdb_connect(e->qdb, &e->qconns[i]) == DuckDBError) {
+            snprintf(err, errlen, "cannot connect to the query DuckDB");
+            return -1;
+        }
+        e->nqconns++;
+    }
+    char cache[420];
+    if (dir_prefix(e->cache_dir, cache, sizeof(cache)) || strchr(cache, '\'')) {
+        snprintf(err, errlen, "DATA_DIR must not contain a single quote");
+        return -1;
+    }
+    if (e->lake_path[0])
+        snprintf(sql, sizeof(sql), "SET allowed_directories=['%s', '%s']", e->lake_path, cache);
+    else
+        snprintf(sql, sizeof(sql), "SET allowed_directories=['%s']", cache);
+    duckdb_connection c = e->qconns[0];
+    for (int i = 0; !e->optimizer && i < e->nqconns; i++)
+        if (exec_sql(e->qconns[i], "PRAGMA disable_optimizer", err, errlen)) return -1;
+    if (exec_sql(c, sql, err, errlen) ||
+        exec_sql(c, "SET enable_external_access=false", err, errlen) ||
+        exec_sql(c, "SET lock_configuration=true", err, errlen))
+        return -1;
+    return 0;
+}
+
+duckdb_connection engine_query_conn(engine_t *e, int index)
+{
+    pthread_mutex_lock(&e->open_lock);
+    if (!e->qopened) {
+        e->qopened = open_query_db(e, e->qopen_err, sizeof(e->qopen_err)) == 0 ? 1 : -1;
+        if (e->qopened < 0) log_error("query DuckDB failed to start", "error", e->qopen_err);
+    }
+    int ok = e->qopened == 1;
+    pthread_mutex_unlock(&e->open_lock);
+    if (!ok || index < 0 || index >= e->nqconns) return NULL;
+    return e->qconns[index];
+}
+
+const char *engine_query_error(engine_t *e)
+{
+    pthread_mutex_lock(&e->open_lock);
+    const char *m = e->qopened < 0 ? e->qopen_err : NULL;
+    pthread_mutex_unlock(&e->open_lock);
+    return m;
+}
+
+void engine_query_interrupt(engine_t *e, int index)
+{
+    pthread_mutex_lock(&e->open_lock);
+    int ok = e->qopened == 1;
+    pthread_mutex_unlock(&e->open_lock);
+    if (ok && index >= 0 && index < e->nqconns) duckdb_interrupt(e->qconns[index]);
+}
+
+const char *engine_export_dir(const engine_t *e)
+{
+    return e->export_dir;
 }

@@ -27,4 +27,23 @@ void engine_interrupt(engine_t *e, int index);
 /* Effective memory limit in bytes, as configured. */
 long long engine_memory_limit(const engine_t *e);
 
+/* ---- user queries: a second, sandboxed database ------------------------------------------ */
+
+/* The lake's data path (local directory; a remote s3:// path adds nothing): with the cache
+ * directory DATA_DIR/cache, the only files user queries may read. Call once, before the first
+ * engine_query_conn; 0, or -1 when the sandbox already runs or the path is unusable. */
+int engine_set_lake_path(engine_t *e, const char *data_path);
+/* The sandboxed connection of worker index: its own in-memory database (QUERY_MEMORY_LIMIT,
+ * its own spill directory), enable_external_access=false with allowed_directories = lake data
+ * path + cache, configuration locked. Started on first use; NULL when it cannot start
+ * (engine_query_error says why) or index is out of range. Views made by lake_bind live on it;
+ * run user SQL only through engine/query.h. */
+duckdb_connection engine_query_conn(engine_t *e, int index);
+/* Why the query database failed to start, or NULL. */
+const char *engine_query_error(engine_t *e);
+/* Interrupts whatever runs on worker index's query connection. */
+void engine_query_interrupt(engine_t *e, int index);
+/* Staging directory for Parquet results (query_limits.tmp_dir): outside the sandbox's reach. */
+const char *engine_export_dir(const engine_t *e);
+
 #endif

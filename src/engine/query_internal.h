@@ -1,0 +1,15 @@
+/* Shared by query.c and query_parquet.c. */
+#ifndef DLB_ENGINE_QUERY_INTERNAL_H
+#define DLB_ENGINE_QUERY_INTERNAL_H
+
+#include "engine/query.h"
+
+/* Fills err from a failed DuckDB result or message (type may be DUCKDB_ERROR_INVALID). */
+void query_map_error(duckdb_error_type type, const char *msg, dlb_err *err);
+
+/* The Parquet path of query_run: the result is written by DuckDB on lim->parquet_con into a
+ * staged file, which is then streamed to the sink and deleted. */
+int query_run_parquet(duckdb_connection con, duckdb_prepared_statement st, const query_limits *lim,
+                      query_sink sink, void *sink_ctx, query_outcome *out, dlb_err *err);
+
+#endif

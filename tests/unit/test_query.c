@@ -1,0 +1,493 @@
+/* Unit tests of the query sandbox and runner (src/engine/query*, engine_query_conn): the
+ * sandbox refuses files outside the lake, extensions and settings; query_prepare refuses
+ * anything but one SELECT; query_run streams the four formats, caps rows, honours deadlines
+ * and a sink that gives up; Accept negotiation. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "engine/engine.h"
+#include "engine/query.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char g_dir[64], g_lake[128], g_outside[160];
+static config_t g_cfg;
+static engine_t *g_eng;
+static duckdb_connection g_qc, g_tc;
+
+typedef struct {
+    char *data;
+    size_t len;
+    int calls;
+    int fail_after;
+} sinkbuf;
+
+static int sink_fn(void *ctx, const void *data, size_t len)
+{
+    sinkbuf *s = ctx;
+    s->calls++;
+    if (s->fail_after && s->calls >= s->fail_after) return -1;
+    s->data = realloc(s->data, s->len + len + 1);
+    memcpy(s->data + s->len, data, len);
+    s->len += len;
+    s->data[s->len] = 0;
+    return 0;
+}
+
+static void exec_ok(duckdb_connection c, const char *sql)
+{
+    duckdb_result r;
+    if (duckdb_query(c, sql, &r) == DuckDBError) {
+        fprintf(stderr, "%s: %s\n", sql, duckdb_result_error(&r));
+        fail();
+    }
+    duckdb_destroy_result(&r);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof(g_dir), "/tmp/dlb-test-query-XXXXXX");
+    if (!mkdtemp(g_dir)) return -1;
+    snprintf(g_lake, sizeof(g_lake), "%s/lake", g_dir);
+    snprintf(g_outside, sizeof(g_outside), "%s/outside.parquet", g_dir);
+    mkdir(g_lake, 0755);
+    memset(&g_cfg, 0, sizeof(g_cfg));
+    g_cfg.data_dir = g_dir;
+    g_cfg.db_duckdb_memory_limit = "1GB";
+    g_cfg.query_memory_limit = "512MB";
+    g_cfg.db_duckdb_threads = 2;
+    g_cfg.db_duckdb_enable_optimizer = 1;
+    char err[512];
+    g_eng = engine_open(&g_cfg, 2, err, sizeof(err));
+    if (!g_eng) return -1;
+    g_tc = engine_conn(g_eng, 0);
+    if (!g_tc) return -1;
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "COPY (SELECT range::INTEGER AS id, 'name ' || range AS name, range // 4 AS q "
+             "FROM range(10)) TO '%s/t.parquet' (FORMAT parquet)",
+             g_lake);
+    exec_ok(g_tc, sql);
+    snprintf(sql, sizeof(sql), "COPY (SELECT 1 AS secret) TO '%s' (FORMAT parquet)", g_outside);
+    exec_ok(g_tc, sql);
+    if (engine_set_lake_path(g_eng, g_lake)) return -1;
+    g_qc = engine_query_conn(g_eng, 0);
+    if (!g_qc) {
+        fprintf(stderr, "%s\n", engine_query_error(g_eng));
+        return -1;
+    }
+    snprintf(sql, sizeof(sql), "CREATE TEMP VIEW t AS SELECT * FROM read_parquet('%s/t.parquet')",
+             g_lake);
+    exec_ok(g_qc, sql);
+    exec_ok(g_qc, "CREATE TEMP TABLE tt (a INTEGER)");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    engine_close(g_eng);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- the sandbox itself ---------------------------------------------------------------------- */
+
+static void test_sandbox_direct(void **state)
+{
+    (void)state;
+    char sql[512];
+    const char *bad[] = {
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/passwd')",
+        "SELECT * FROM read_blob('/etc/passwd')",
+        "SELECT * FROM glob('/etc/*')",
+        "ATTACH '/etc/passwd' AS p",
+        "COPY (SELECT 1) TO '/tmp/dlb-test-query-escape.csv'",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "SET memory_limit = '100GB'",
+        "SELECT * FROM read_csv('http://127.0.0.1:1/x.csv')",
+        NULL,
+        NULL,
+    };
+    char esc[300], outside[300];
+    snprintf(esc, sizeof(esc), "SELECT * FROM read_parquet('%s/../outside.parquet')", g_lake);
+    snprintf(outside, sizeof(outside), "SELECT * FROM read_parquet('%s')", g_outside);
+    bad[11] = esc;
+    bad[12] = outside;
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+        duckdb_result r;
+        duckdb_state st = duckdb_query(g_qc, bad[k], &r);
+        if (st != DuckDBError) fprintf(stderr, "sandbox let through: %s\n", bad[k]);
+        assert_int_equal(st, DuckDBError);
+        duckdb_destroy_result(&r);
+    }
+    /* Inside the lake: allowed. */
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM read_parquet('%s/*.parquet')", g_lake);
+    duckdb_result r;
+    assert_int_equal(duckdb_query(g_qc, sql, &r), DuckDBSuccess);
+    assert_int_equal(duckdb_value_int64(&r, 0, 0), 10);
+    duckdb_destroy_result(&r);
+    assert_non_null(engine_export_dir(g_eng));
+    /* Too late to move the sandbox. */
+    assert_int_equal(engine_set_lake_path(g_eng, "/"), -1);
+}
+
+/* ---- query_prepare --------------------------------------------------------------------------- */
+
+static void expect_refused(const char *sql, int status, const char *code, const char *detail)
+{
+    duckdb_prepared_statement st = (duckdb_prepared_statement)1;
+    dlb_err err = {0};
+    int rc = query_prepare(g_qc, sql, &st, &err);
+    if (rc == 0 || err.status != status || strcmp(err.code, code) != 0)
+        fprintf(stderr, "sql: %s -> rc %d %d %s %s\n", sql, rc, err.status, err.code, err.detail);
+    assert_int_equal(rc, -1);
+    assert_null(st);
+    assert_int_equal(err.status, status);
+    assert_string_equal(err.code, code);
+    if (detail) {
+        if (!strstr(err.detail, detail)) fprintf(stderr, "detail: %s\n", err.detail);
+        assert_non_null(strstr(err.detail, detail));
+    }
+}
+
+static void test_prepare_refusals(void **state)
+{
+    (void)state;
+    char outside[300];
+    snprintf(outside, sizeof(outside), "SELECT * FROM read_parquet('%s')", g_outside);
+    expect_refused("SELECT * FROM read_csv('/etc/passwd')", 403, "query_not_allowed",
+                   "/etc/passwd");
+    expect_refused("SELECT * FROM read_text('/etc/passwd')", 403, "query_not_allowed", NULL);
+    expect_refused("SELECT * FROM glob('/etc/*')", 403, "query_not_allowed", NULL);
+    expect_refused(outside, 403, "query_not_allowed", NULL);
+    expect_refused("ATTACH '/tmp/x.db' AS x", 403, "query_not_allowed", "ATTACH");
+    expect_refused("ATTACH ':memory:' AS m", 403, "query_not_allowed", "ATTACH");
+    expect_refused("COPY (SELECT 1) TO '/tmp/dlb-x.csv'", 403, "query_not_allowed", "COPY");
+    expect_refused("INSTALL httpfs", 403, "query_not_allowed", NULL);
+    expect_refused("LOAD httpfs", 403, "query_not_allowed", NULL);
+    expect_refused("SET threads = 1", 403, "query_not_allowed", "SET");
+    expect_refused("PRAGMA version", 403, "query_not_allowed", "PRAGMA");
+    expect_refused("PRAGMA enable_profiling", 403, "query_not_allowed", NULL);
+    expect_refused("/* hi */ pragma disable_optimizer", 403, "query_not_allowed", "PRAGMA");
+    expect_refused("CREATE TABLE x AS SELECT 1", 403, "query_not_allowed", "CREATE");
+    expect_refused("DROP VIEW t", 403, "query_not_allowed", "DROP");
+    expect_refused("INSERT INTO tt VALUES (1)", 403, "query_not_allowed", NULL);
+    expect_refused("WITH x AS (SELECT 1) DELETE FROM tt", 403, "query_not_allowed", NULL);
+    expect_refused("EXPLAIN SELECT 1", 403, "query_not_allowed", "EXPLAIN");
+    expect_refused("CALL pragma_version()", 403, "query_not_allowed", "CALL");
+    expect_refused("SELECT 1; SELECT 2", 403, "query_not_allowed", "one statement");
+    expect_refused("SELECT 1; DROP VIEW t", 403, "query_not_allowed", "one statement");
+    expect_refused("SELEC 1", 400, "invalid_query", "syntax error");
+    expect_refused("SELECT * FROM no_such_table", 400, "invalid_query", "no_such_table");
+    expect_refused("", 400, "invalid_query", NULL);
+    expect_refused("SELECT $1", 400, "invalid_query", "parameters");
+    /* The view still exists and reads. */
+    duckdb_prepared_statement st;
+    dlb_err err = {0};
+    assert_int_equal(query_prepare(g_qc, "  -- comment\n(SELECT count(*) AS n FROM t)", &st, &err),
+                     0);
+    duckdb_destroy_prepare(&st);
+    assert_int_equal(query_prepare(g_qc, "WITH a AS (SELECT 1 AS x) FROM a", &st, &err), 0);
+    duckdb_destroy_prepare(&st);
+}
+
+/* ---- query_run ------------------------------------------------------------------------------- */
+
+static int run(const char *sql, query_format fmt, const query_limits *lim, sinkbuf *sb,
+               query_outcome *out, dlb_err *err)
+{
+    duckdb_prepared_statement st;
+    if (query_prepare(g_qc, sql, &st, err)) return -2;
+    int rc = query_run(g_qc, st, fmt, lim, sink_fn, sb, out, err);
+    duckdb_destroy_prepare(&st);
+    return rc;
+}
+
+static void test_formats(void **state)
+{
+    (void)state;
+    const char *sql = "SELECT id, name, q FROM t WHERE id < 3 ORDER BY id";
+    query_limits lim = {.tmp_dir = engine_export_dir(g_eng), .parquet_con = g_tc};
+    query_outcome out;
+    dlb_err err = {0};
+    sinkbuf sb = {0};
+    assert_int_equal(run(sql, QF_JSON, &lim, &sb, &out, &err), 0);
+    assert_string_equal(sb.data, "{\"result\":[{\"id\":0,\"name\":\"name 0\",\"q\":0},"
+                                 "{\"id\":1,\"name\":\"name 1\",\"q\":0},"
+                                 "{\"id\":2,\"name\":\"name 2\",\"q\":0}]}");
+    assert_int_equal(out.rows, 3);
+    assert_false(out.truncated);
+    assert_true(out.started);
+    free(sb.data);
+
+    sb = (sinkbuf){0};
+    assert_int_equal(run(sql, QF_NDJSON, &lim, &sb, &out, &err), 0);
+    assert_string_equal(sb.data, "{\"id\":0,\"name\":\"name 0\",\"q\":0}\n"
+                                 "{\"id\":1,\"name\":\"name 1\",\"q\":0}\n"
+                                 "{\"id\":2,\"name\":\"name 2\",\"q\":0}\n");
+    free(sb.data);
+
+    sb = (sinkbuf){0};
+    assert_int_equal(run(sql, QF_CSV, &lim, &sb, &out, &err), 0);
+    assert_string_equal(sb.data, "id,name,q\n0,name 0,0\n1,name 1,0\n2,name 2,0\n");
+    free(sb.data);
+
+    sb = (sinkbuf){0};
+    assert_int_equal(
+        run("SELECT id, name, [id, q] AS l FROM t ORDER BY id", QF_PARQUET, &lim, &sb, &out, &err),
+        0);
+    assert_int_equal(out.rows, 10);
+    assert_true(out.started);
+    assert_true(sb.len > 4);
+    assert_memory_equal(sb.data, "PAR1", 4);
+    assert_memory_equal(sb.data + sb.len - 4, "PAR1", 4);
+    char path[256], q[512];
+    snprintf(path, sizeof(path), "%s/readback.parquet", g_dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(sb.data, 1, sb.len, f), sb.len);
+    fclose(f);
+    free(sb.data);
+    snprintf(q, sizeof(q),
+             "SELECT count(*), sum(id), string_agg(name, '|' ORDER BY id), sum(l[2]) "
+             "FROM read_parquet('%s')",
+             path);
+    duckdb_result r;
+    assert_int_equal(duckdb_query(g_tc, q, &r), DuckDBSuccess);
+    assert_int_equal(duckdb_value_int64(&r, 0, 0), 10);
+    assert_int_equal(duckdb_value_int64(&r, 1, 0), 45);
+    char *names = duckdb_value_varchar(&r, 2, 0);
+    assert_non_null(strstr(names, "name 0|name 1|"));
+    duckdb_free(names);
+    assert_int_equal(duckdb_value_int64(&r, 3, 0), 0 + 0 + 0 + 0 + 1 + 1 + 1 + 1 + 2 + 2);
+    duckdb_destroy_result(&r);
+    /* The staged file is gone. */
+    snprintf(q, sizeof(q), "SELECT count(*) FROM glob('%s/*')", engine_export_dir(g_eng));
+    assert_int_equal(duckdb_query(g_tc, q, &r), DuckDBSuccess);
+    assert_int_equal(duckdb_value_int64(&r, 0, 0), 0);
+    duckdb_destroy_result(&r);
+
+    /* Parquet with a row cap. */
+    sb = (sinkbuf){0};
+    lim.max_rows = 4;
+    assert_int_equal(run("SELECT * FROM range(100000)", QF_PARQUET, &lim, &sb, &out, &err), 0);
+    assert_int_equal(out.rows, 4);
+    assert_true(out.truncated);
+    free(sb.data);
+}
+
+static void test_row_cap(void **state)
+{
+    (void)state;
+    query_limits lim = {.max_rows = 100};
+    query_outcome out;
+    dlb_err err = {0};
+    sinkbuf sb = {0};
+    assert_int_equal(run("SELECT range AS i FROM range(10000)", QF_NDJSON, &lim, &sb, &out, &err),
+                     0);
+    assert_int_equal(out.rows, 100);
+    assert_true(out.truncated);
+    int lines = 0;
+    for (size_t k = 0; k < sb.len; k++)
+        lines += sb.data[k] == '\n';
+    assert_int_equal(lines, 100);
+    free(sb.data);
+    /* Exactly at the cap (a chunk boundary) is not truncated. */
+    lim.max_rows = 4096;
+    sb = (sinkbuf){0};
+    assert_int_equal(run("SELECT range AS i FROM range(4096)", QF_CSV, &lim, &sb, &out, &err), 0);
+    assert_int_equal(out.rows, 4096);
+    assert_false(out.truncated);
+    free(sb.data);
+    lim.max_rows = 4096;
+    sb = (sinkbuf){0};
+    assert_int_equal(run("SELECT range AS i FROM range(4097)", QF_CSV, &lim, &sb, &out, &err), 0);
+    assert_int_equal(out.rows, 4096);
+    assert_true(out.truncated);
+    free(sb.data);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_timeout(void **state)
+{
+    (void)state;
+    const char *slow = "SELECT sum(a.range * b.range) AS s FROM range(2000000) a, range(2000000) b";
+    query_format fmts[] = {QF_JSON, QF_PARQUET};
+    for (size_t k = 0; k < 2; k++) {
+        query_limits lim = {
+            .timeout_s = 0.5, .tmp_dir = engine_export_dir(g_eng), .parquet_con = g_tc};
+        query_outcome out;
+        dlb_err err = {0};
+        sinkbuf sb = {0};
+        double t0 = now_s();
+        assert_int_equal(run(slow, fmts[k], &lim, &sb, &out, &err), -1);
+        double took = now_s() - t0;
+        fprintf(stderr, "timeout after %.3f s: %d %s %s\n", took, err.status, err.code, err.detail);
+        assert_int_equal(err.status, 504);
+        assert_string_equal(err.code, "query_timeout");
+        assert_false(out.started);
+        assert_int_equal(sb.calls, 0);
+        assert_true(took < 1.5);
+    }
+    /* The connection works again afterwards. */
+    query_outcome out;
+    dlb_err err = {0};
+    sinkbuf sb = {0};
+    query_limits lim = {.timeout_s = 5};
+    assert_int_equal(run("SELECT 42 AS x", QF_CSV, &lim, &sb, &out, &err), 0);
+    assert_string_equal(sb.data, "x\n42\n");
+    free(sb.data);
+}
+
+static void test_client_gone_and_errors(void **state)
+{
+    (void)state;
+    query_limits lim = {.chunk_bytes = 4096};
+    query_outcome out;
+    dlb_err err = {0};
+    sinkbuf sb = {.fail_after = 3};
+    double t0 = now_s();
+    assert_int_equal(run("SELECT range AS i, 'x' || range AS s FROM range(50000000)", QF_JSON, &lim,
+                         &sb, &out, &err),
+                     -1);
+    assert_true(now_s() - t0 < 2.0);
+    assert_true(out.client_gone);
+    assert_true(out.started);
+    assert_int_equal(sb.calls, 3);
+    free(sb.data);
+    /* The connection is usable after the interrupt. */
+    sb = (sinkbuf){0};
+    assert_int_equal(run("SELECT 1 AS one", QF_NDJSON, &lim, &sb, &out, &err), 0);
+    assert_string_equal(sb.data, "{\"one\":1}\n");
+    free(sb.data);
+
+    /* A runtime error before any output: nothing was sent, a clean 400. */
+    sb = (sinkbuf){0};
+    err = (dlb_err){0};
+    assert_int_equal(run("SELECT CAST('x' || range AS INTEGER) AS v FROM range(10)", QF_JSON, &lim,
+                         &sb, &out, &err),
+                     -1);
+    assert_false(out.started);
+    assert_int_equal(sb.calls, 0);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.code, "invalid_query");
+    assert_non_null(strstr(err.detail, "Conversion Error"));
+
+    /* The same in Parquet. */
+    sb = (sinkbuf){0};
+    err = (dlb_err){0};
+    lim.tmp_dir = engine_export_dir(g_eng);
+    lim.parquet_con = g_tc;
+    assert_int_equal(run("SELECT CAST('x' || range AS INTEGER) AS v FROM range(10)", QF_PARQUET,
+                         &lim, &sb, &out, &err),
+                     -1);
+    assert_false(out.started);
+    assert_int_equal(err.status, 400);
+}
+
+static void test_empty_and_sandboxed_run(void **state)
+{
+    (void)state;
+    query_limits lim = {0};
+    query_outcome out;
+    dlb_err err = {0};
+    sinkbuf sb = {0};
+    assert_int_equal(run("SELECT * FROM t WHERE id < 0", QF_JSON, &lim, &sb, &out, &err), 0);
+    assert_string_equal(sb.data, "{\"result\":[]}");
+    assert_true(out.started);
+    assert_int_equal(out.rows, 0);
+    free(sb.data);
+    /* A file named at run time (through a subquery) is refused by the sandbox too. */
+    sb = (sinkbuf){0};
+    assert_int_equal(
+        run("SELECT * FROM read_csv((SELECT '/etc/passwd'))", QF_JSON, &lim, &sb, &out, &err), -2);
+    assert_true(err.status == 403 || err.status == 400);
+    free(sb.data);
+}
+
+/* ---- negotiation ----------------------------------------------------------------------------- */
+
+static void test_negotiate(void **state)
+{
+    (void)state;
+    query_format f;
+    struct {
+        const char *accept;
+        int rc;
+        query_format want;
+    } cases[] = {
+        {NULL, 0, QF_JSON},
+        {"", 0, QF_JSON},
+        {"*/*", 0, QF_JSON},
+        {"application/json", 0, QF_JSON},
+        {"application/x-ndjson", 0, QF_NDJSON},
+        {"application/ndjson", 0, QF_NDJSON},
+        {"text/csv", 0, QF_CSV},
+        {"text/*", 0, QF_CSV},
+        {"application/parquet", 0, QF_PARQUET},
+        {"application/vnd.apache.parquet", 0, QF_PARQUET},
+        {"application/octet-stream", 0, QF_PARQUET},
+        {"text/html, application/xhtml+xml, */*;q=0.8", 0, QF_JSON},
+        {"text/csv;q=0.5, application/json;q=0.9", 0, QF_JSON},
+        {"application/json;q=0.2, text/csv", 0, QF_CSV},
+        {"text/csv, application/json", 0, QF_CSV},
+        {"application/json;q=0, */*", 0, QF_NDJSON},
+        {"Text/CSV ; charset=utf-8 ; q=1", 0, QF_CSV},
+        {"text/html", -1, QF_JSON},
+        {"image/png, text/plain", -1, QF_JSON},
+        {"application/json;q=0", -1, QF_JSON},
+        {"*/*;q=0", -1, QF_JSON},
+        {"text/csv;q=abc", -1, QF_JSON},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        f = (query_format)99;
+        int rc = query_negotiate(cases[k].accept, &f);
+        if (rc != cases[k].rc || (rc == 0 && f != cases[k].want))
+            fprintf(stderr, "Accept: %s -> %d %d\n", cases[k].accept ? cases[k].accept : "(null)",
+                    rc, (int)f);
+        assert_int_equal(rc, cases[k].rc);
+        if (rc == 0) assert_int_equal(f, cases[k].want);
+    }
+    assert_string_equal(query_content_type(QF_JSON), "application/json");
+    assert_string_equal(query_content_type(QF_NDJSON), "application/x-ndjson");
+    assert_non_null(strstr(query_content_type(QF_CSV), "text/csv"));
+    assert_string_equal(query_content_type(QF_PARQUET), "application/vnd.apache.parquet");
+    assert_non_null(strstr(query_supported_types(), "text/csv"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_negotiate),
+        cmocka_unit_test(test_sandbox_direct),
+        cmocka_unit_test(test_prepare_refusals),
+        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_row_cap),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_client_gone_and_errors),
+        cmocka_unit_test(test_empty_and_sandboxed_run),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

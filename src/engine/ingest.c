@@ -218,7 +218,8 @@ int ingest_source(duckdb_connection con, ingest_format fmt, const char *path,
             }
         }
     }
-    buf_appends(&sql, "SELECT ");
+    /* A parenthesised subquery: lake_append takes a table expression. */
+    buf_appends(&sql, "(SELECT ");
     for (int i = 0; i < ncols; i++) {
         if (i) buf_appends(&sql, ", ");
         if (nhave >= 0 && find((const char *const *)have, nhave, names[i]) < 0)
@@ -230,6 +231,7 @@ int ingest_source(duckdb_connection con, ingest_format fmt, const char *path,
     }
     buf_appends(&sql, " FROM ");
     buf_append(&sql, from.data, from.len);
+    buf_appends(&sql, ")");
     *sql_out = buf_steal(&sql, NULL);
     rc = 0;
 out:

@@ -21,7 +21,7 @@ int ingest_format_pick(const char *content_type, const char *filename, ingest_fo
 /* "application/json, application/x-ndjson, text/csv, application/vnd.apache.parquet" */
 const char *ingest_supported(void);
 
-/* Builds, in *sql_out (malloc'd), a SELECT over the file at path whose columns are the table's
+/* Builds, in *sql_out (malloc'd), a parenthesised SELECT over the file at path whose columns are the table's
  * (names[i], typed so that lake_append can cast them to types[i] and report the first row that
  * does not fit). Input columns the table does not have give 422 naming them; table columns the
  * input lacks read as NULL. JSON input is rewritten as NDJSON into scratch_path first (the

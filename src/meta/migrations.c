@@ -36,10 +36,57 @@ static int m1_installation_id(meta_conn *c, char *err, size_t errlen)
     return rc < 0 ? (int)rc : META_OK;
 }
 
+/* Lineage (src/lineage): jobs, runs, raw events, datasets, run inputs/outputs, job-level
+ * edges for the graph, the delivery outbox and dead letters. Times are microseconds since the
+ * epoch (UTC) in BIGINT so that both dialects sort and compare them alike; JSON is TEXT. Only
+ * the serial key differs between the dialects. */
+#define LINEAGE_DDL(SERIAL)                                                                        \
+    "CREATE TABLE ol_jobs (id " SERIAL ", namespace TEXT NOT NULL, name TEXT NOT NULL, "           \
+    "registered INTEGER NOT NULL DEFAULT 0, description TEXT, job_type TEXT, owner TEXT, "         \
+    "metadata TEXT, facets TEXT, facet_times TEXT, created_at BIGINT NOT NULL, "                   \
+    "updated_at BIGINT NOT NULL, UNIQUE (namespace, name));"                                       \
+    "CREATE TABLE ol_runs (run_id TEXT PRIMARY KEY, job_id BIGINT NOT NULL REFERENCES "            \
+    "ol_jobs(id), state TEXT NOT NULL, state_time BIGINT NOT NULL, started_at BIGINT, "            \
+    "ended_at BIGINT, nominal_start TEXT, nominal_end TEXT, parent_run_id TEXT, "                  \
+    "parent_job_namespace TEXT, parent_job_name TEXT, error_message TEXT, metadata TEXT, "         \
+    "facets TEXT, facet_times TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL);"      \
+    "CREATE INDEX ol_runs_job ON ol_runs(job_id, created_at);"                                     \
+    "CREATE INDEX ol_runs_state ON ol_runs(state);"                                                \
+    "CREATE TABLE ol_events (id " SERIAL ", hash TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, "       \
+    "event_type TEXT, event_time TEXT NOT NULL, event_time_us BIGINT NOT NULL, producer TEXT, "    \
+    "schema_url TEXT, run_id TEXT, job_namespace TEXT, job_name TEXT, dataset_namespace TEXT, "    \
+    "dataset_name TEXT, payload TEXT NOT NULL, warnings TEXT, received_at BIGINT NOT NULL);"       \
+    "CREATE INDEX ol_events_time ON ol_events(event_time_us, id);"                                 \
+    "CREATE INDEX ol_events_run ON ol_events(run_id, event_time_us);"                              \
+    "CREATE INDEX ol_events_job ON ol_events(job_namespace, job_name, event_time_us);"             \
+    "CREATE TABLE ol_datasets (id " SERIAL ", namespace TEXT NOT NULL, name TEXT NOT NULL, "       \
+    "facets TEXT, facet_times TEXT, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, "      \
+    "UNIQUE (namespace, name));"                                                                   \
+    "CREATE TABLE ol_run_io (run_id TEXT NOT NULL, dataset_id BIGINT NOT NULL REFERENCES "         \
+    "ol_datasets(id), direction TEXT NOT NULL, facets TEXT, facets_time BIGINT NOT NULL, "         \
+    "created_at BIGINT NOT NULL, PRIMARY KEY (run_id, dataset_id, direction));"                    \
+    "CREATE INDEX ol_run_io_dataset ON ol_run_io(dataset_id, direction);"                          \
+    "CREATE TABLE ol_edges (job_id BIGINT NOT NULL REFERENCES ol_jobs(id), dataset_id BIGINT "     \
+    "NOT NULL REFERENCES ol_datasets(id), direction TEXT NOT NULL, first_seen BIGINT NOT NULL, "   \
+    "last_seen BIGINT NOT NULL, PRIMARY KEY (job_id, dataset_id, direction));"                     \
+    "CREATE INDEX ol_edges_dataset ON ol_edges(dataset_id, job_id);"                               \
+    "CREATE TABLE ol_outbox (id " SERIAL ", event_id BIGINT NOT NULL UNIQUE REFERENCES "           \
+    "ol_events(id), run_id TEXT, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at BIGINT "     \
+    "NOT NULL, lease_owner TEXT, lease_until BIGINT, last_status INTEGER, last_error TEXT, "       \
+    "created_at BIGINT NOT NULL);"                                                                 \
+    "CREATE INDEX ol_outbox_due ON ol_outbox(next_attempt_at);"                                    \
+    "CREATE INDEX ol_outbox_run ON ol_outbox(run_id, event_id);"                                   \
+    "CREATE TABLE ol_dead_letters (id " SERIAL ", event_id BIGINT NOT NULL REFERENCES "            \
+    "ol_events(id), attempts INTEGER NOT NULL, last_status INTEGER, reason TEXT NOT NULL, "        \
+    "created_at BIGINT NOT NULL, dead_at BIGINT NOT NULL);"                                        \
+    "CREATE INDEX ol_dead_letters_event ON ol_dead_letters(event_id);"
+
 static const migration_t migrations[] = {
     {1, "kv store and installation id",
      "CREATE TABLE dlb_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);", NULL, NULL,
      m1_installation_id},
+    {2, "lineage: jobs, runs, events, datasets, edges, outbox", NULL,
+     LINEAGE_DDL("INTEGER PRIMARY KEY"), LINEAGE_DDL("BIGSERIAL PRIMARY KEY"), NULL},
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

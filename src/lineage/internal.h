@@ -1,0 +1,92 @@
+/* Internals shared by the lineage module's files. */
+#ifndef DLB_LINEAGE_INTERNAL_H
+#define DLB_LINEAGE_INTERNAL_H
+
+#include "lineage.h"
+#include "meta/meta.h"
+#include "validate.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+
+/* The producer URI of every event and facet this server emits. One place, so that the
+ * published repository URL can be put here. */
+#define LINEAGE_PRODUCER   "https://github.com/ducklake-backend/ducklake-backend/tree/v" DLB_VERSION
+#define LINEAGE_SCHEMA_URL "https://openlineage.io/spec/2-0-2/OpenLineage.json"
+#define LINEAGE_MAX_BATCH  1000
+#define LINEAGE_MAX_NAME   1024 /* longest namespace or name accepted from the wire */
+
+struct lineage {
+    meta_t *meta;
+    int is_pg;
+    int strict;
+    int outbox; /* a collector is configured: write outbox rows */
+    char *ns;   /* MONITORING_OPENLINEAGE_NAMESPACE */
+    char *catalog;
+    lineage_publish_fn publish;
+    void *publish_ctx;
+    atomic_llong accepted, duplicates, rejected, warned;
+};
+
+/* One event on its way into the store. */
+typedef struct {
+    const char *raw; /* as received */
+    size_t len;
+    json_t *ev; /* parsed raw (borrowed) */
+    ol_check chk;
+    /* filled by lineage_store_tx */
+    int64_t event_id;
+    int duplicate;
+} ol_item;
+
+/* A unit of work in one transaction; returns 0, or -1 with e set (META code in *rc). */
+typedef int (*lineage_tx_fn)(lineage_t *lg, meta_conn *c, void *arg, dlb_err *e);
+/* Acquire, BEGIN, fn, COMMIT; retried a few times on META_CONFLICT / META_BUSY. */
+int lineage_tx(lineage_t *lg, lineage_tx_fn fn, void *arg, dlb_err *e);
+/* Stores one validated event inside the caller's transaction. */
+int lineage_store_tx(lineage_t *lg, meta_conn *c, ol_item *it, dlb_err *e);
+/* Maps a META_* code to an error (503 for transient trouble, 500 otherwise). */
+void lineage_db_err(dlb_err *e, int rc, const char *what, const char *msg);
+
+/* Time: microseconds since the epoch (UTC) <-> RFC 3339 ("...T...Z", microseconds). */
+int64_t lineage_now_us(void);
+void lineage_fmt_time(int64_t us, char out[40]);
+/* Sets key to the formatted time, or to null when us is 0. */
+void lineage_set_time(json_t *o, const char *key, int64_t us);
+
+/* Events this server emits. */
+json_t *emit_facet(const char *name, const char *version);
+json_t *emit_run_event(const char *type, const char *run_id, const char *ns, const char *job,
+                       json_t *run_facets, json_t *job_facets, json_t *inputs, json_t *outputs);
+json_t *emit_job_event(const char *ns, const char *job, json_t *job_facets);
+/* Serialises ev, validates it like a received event and stores it in the transaction. */
+int emit_store(lineage_t *lg, meta_conn *c, json_t *ev, int64_t *event_id, dlb_err *e);
+
+/* State machine and facet merge (state.c). */
+int ol_state_terminal(const char *t);
+/* 1 when an event of type next at next_t replaces the state cur set at cur_t. */
+int ol_state_wins(const char *cur, int64_t cur_t, const char *next, int64_t next_t);
+/* Applies src (an event's facet map, at time t) to dst with per-facet times: a facet is
+ * replaced only by one from an event that is not older; {"_deleted": true} removes it.
+ * Returns 1 when dst changed. */
+int ol_facets_merge(json_t *dst, json_t *times, const json_t *src, int64_t t);
+
+/* Bodies (body.c). */
+/* Splits a JSON array into the byte spans of its elements. 0, or -1 (not an array of
+ * values; *bad_at is the byte offset). starts/lens are malloc'd (caller frees). */
+int lineage_split_array(const char *s, size_t len, size_t **starts, size_t **lens, size_t *n,
+                        size_t *bad_at);
+/* Lowercase hex SHA-256 of the event's canonical form (sorted keys, compact). */
+int lineage_event_hash(const json_t *ev, char out[65]);
+
+/* The runs of a job, newest first (jobs.c; shared with the read API). */
+json_t *lineage_runs_of(lineage_t *lg, const char *ns, const char *job, int limit, int offset,
+                        dlb_err *e);
+/* A read-only query on a pooled connection (NULL with e set on failure). */
+meta_result *lineage_read(lineage_t *lg, const char *sql, const meta_val *p, int n, dlb_err *e);
+
+/* Small helpers (store.c). */
+json_t *lineage_json_col(const meta_result *r, int row, int col); /* parsed or null */
+char *lineage_dump(const json_t *j);                              /* compact, sorted */
+
+#endif

@@ -1,0 +1,95 @@
+/* Jobs and OpenLineage: the collector, the jobs API, the lineage read API and the graph.
+ *
+ * Every accepted event is stored in ONE metadata transaction: the raw event (byte-exact, with
+ * a content hash that makes duplicates no-ops), its normalised rows (job, run, datasets,
+ * edges) and, when a collector is configured, an outbox row for the delivery worker. Callers
+ * answer 2xx only after these functions return success, i.e. after the commit.
+ *
+ * Functions return a JSON document owned by the caller, or NULL with e filled (status,
+ * snake_case code and detail; see util/err.h). They never speak HTTP. */
+#ifndef DLB_LINEAGE_H
+#define DLB_LINEAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+struct json_t;
+struct config;
+struct meta;
+
+typedef struct lineage lineage_t;
+
+/* Where run transitions and processed events are announced (the SSE hub, later). type is
+ * "job_status" or "lineage_event"; data is borrowed for the duration of the call. Called after
+ * the commit, from the worker thread that handled the request: it must not block. */
+typedef void (*lineage_publish_fn)(void *ctx, const char *type, const struct json_t *data);
+
+lineage_t *lineage_create(struct meta *m, const struct config *cfg, char *err, size_t errlen);
+void lineage_destroy(lineage_t *lg);
+/* Set once at start-up, before requests are served. fn NULL turns publishing off. */
+void lineage_set_publisher(lineage_t *lg, lineage_publish_fn fn, void *ctx);
+/* The namespace jobs get when none is given (MONITORING_OPENLINEAGE_NAMESPACE). */
+const char *lineage_default_namespace(const lineage_t *lg);
+
+/* ---- collector (POST /api/v1/lineage, /batch) ---- */
+
+/* One event as received (raw bytes, already inflated). Answers {"status": "accepted" |
+ * "duplicate", "event_id", "kind", "run_id"?, "event_type"?, "warnings": [...]}; a malformed
+ * event is 400 invalid_event with the JSON path and the rule in the detail; *errors (when not
+ * NULL) receives every problem as [{"path", "rule"}] on failure (caller owns it). */
+struct json_t *lineage_collect(lineage_t *lg, const char *raw, size_t len, dlb_err *e,
+                               struct json_t **errors);
+/* A JSON array of events: each in its own transaction. Answers the OpenLineage partial-success
+ * document; *status is 200, or 503 when nothing was stored and every failure was transient. */
+struct json_t *lineage_collect_batch(lineage_t *lg, const char *raw, size_t len, int *status,
+                                     dlb_err *e);
+
+/* Inflates a gzip (or zlib) request body up to max bytes into *out (malloc'd, NUL-terminated).
+ * 0, -1 when corrupt or truncated, -2 when larger than max. */
+int lineage_inflate(const char *in, size_t len, size_t max, char **out, size_t *outlen);
+
+/* ---- jobs API (/jobs) ---- */
+
+/* Job names: 1 to 200 characters of [A-Za-z0-9_.-], starting with a letter, digit or _.
+ * Namespaces: 1 to 200 characters of [A-Za-z0-9_.:/@+-], starting with a letter, digit or _. */
+int lineage_job_name_ok(const char *s);
+int lineage_namespace_ok(const char *s);
+
+struct json_t *lineage_job_create(lineage_t *lg, struct json_t *body, dlb_err *e);
+struct json_t *lineage_jobs_list(lineage_t *lg, const char *ns, int limit, int offset, dlb_err *e);
+struct json_t *lineage_job_get(lineage_t *lg, const char *ns, const char *name, dlb_err *e);
+struct json_t *lineage_run_start(lineage_t *lg, const char *ns, const char *job,
+                                 struct json_t *body, dlb_err *e);
+struct json_t *lineage_run_complete(lineage_t *lg, const char *ns, const char *job,
+                                    const char *run_id, struct json_t *body, dlb_err *e);
+/* One run with its inputs, outputs and (with_events) its raw events; job NULL = any job. */
+struct json_t *lineage_run_get(lineage_t *lg, const char *ns, const char *job, const char *run_id,
+                               int with_events, dlb_err *e);
+
+/* ---- read API (/api/v1/lineage/..., /api/v1/events/lineage) ---- */
+
+struct json_t *lineage_read_jobs(lineage_t *lg, const char *ns, int limit, int offset, dlb_err *e);
+struct json_t *lineage_read_job_runs(lineage_t *lg, const char *ns, const char *job, int limit,
+                                     int offset, dlb_err *e);
+struct json_t *lineage_read_datasets(lineage_t *lg, const char *ns, int limit, int offset,
+                                     dlb_err *e);
+struct json_t *lineage_read_dataset_lineage(lineage_t *lg, const char *ns, const char *name,
+                                            dlb_err *e);
+struct json_t *lineage_stats(lineage_t *lg, dlb_err *e);
+
+/* Marquez's graph around nodeId ("job:<ns>:<name>" or "dataset:<ns>:<name>"), both
+ * directions, at most depth job hops away. */
+struct json_t *lineage_graph(lineage_t *lg, const char *node_id, int depth, dlb_err *e);
+
+typedef struct {
+    const char *after, *before; /* RFC 3339, on eventTime (after inclusive, before exclusive) */
+    const char *ns, *job, *run_id;
+    const char *cursor; /* next_cursor of the previous page */
+    int limit;
+    int ascending;
+} lineage_event_filter;
+struct json_t *lineage_events_list(lineage_t *lg, const lineage_event_filter *f, dlb_err *e);
+
+#endif

@@ -8,6 +8,7 @@
 #include "engine/engine.h"
 #include "http/http.h"
 #include "lake/lake.h"
+#include "lineage/lineage.h"
 #include "meta/meta.h"
 #include "util/pool.h"
 
@@ -16,10 +17,15 @@ typedef struct app {
     meta_t *meta;
     engine_t *engine;
     lake_t *lake;
+    lineage_t *lineage; /* jobs and OpenLineage */
     pool_t *pool;
     pool_t *control_pool; /* health and admin work, never behind data work */
     http_server *http;
-    double started_at; /* wall clock */
+    struct ev_hub *events; /* Server-Sent Events hub (events/events.h) */
+    struct obs *obs;       /* metrics, performance, memory sampler (obs/obs.h) */
+    struct cfgmon *cfgmon; /* configuration health monitor (obs/config_monitor.h) */
+    struct store *store;   /* object storage, local or S3 (store/store.h) */
+    double started_at;     /* wall clock */
     atomic_int shutting_down;
 } app_t;
 

@@ -226,7 +226,43 @@ struct json_t;
     X(BOOL, FEATURE_ENABLE_AUDIT_LOGGING, feature_audit_logging, "true", NULL, 0, 0, 0,            \
       "Audit line per state-changing request")                                                     \
     X(BOOL, FEATURE_ENABLE_INPUT_VALIDATION, feature_input_validation, "true", NULL, 0, 0, 0,      \
-      "Accepted for compatibility; input is always validated")
+      "Accepted for compatibility; input is always validated")                                     \
+    X(PCT, QUERY_MEMORY_LIMIT, query_memory_limit, "25%", NULL, 0, 0, 0,                           \
+      "Memory of the sandboxed DuckDB that runs user queries, shared by all of them")              \
+    X(SIZE, QUERY_MAX_TEMP_SIZE, query_max_temp_size, "0", NULL, 0, 0, 0,                          \
+      "Disk user queries may spill to together (0: DuckDB's default, 90% of free space)")          \
+    X(INT, QUERY_MAX_ROWS, query_max_rows, "0", NULL, 0, 1000000000000, 0,                         \
+      "Rows a query answer may hold at most (0: no cap; a capped answer says so)")                 \
+    X(INT, SSE_HISTORY_SIZE, sse_history_size, "1000", NULL, 1, 1000000, 0,                        \
+      "Events kept for replay to clients reconnecting with Last-Event-ID")                         \
+    X(INT, SSE_RETRY_MS, sse_retry_ms, "3000", NULL, 100, 600000, 0,                               \
+      "Reconnection delay sent to event-stream clients (retry:), in milliseconds")                 \
+    X(DBL, SSE_HEARTBEAT_INTERVAL, sse_heartbeat_interval, "15", NULL, 0, 3600, 0,                 \
+      "Seconds of silence after which a client gets a heartbeat event (0: none)")                  \
+    X(DBL, SSE_PING_INTERVAL, sse_ping_interval, "30", NULL, 0, 3600, 0,                           \
+      "Seconds between ping events to each client (0: none); pong is optional")                    \
+    X(INT, SSE_MAX_CLIENTS, sse_max_clients, "10000", NULL, 1, 1000000, 0,                         \
+      "Event-stream clients at most; beyond it a new stream gets 429")                             \
+    X(INT, SSE_MAX_CLIENTS_PER_IP, sse_max_clients_per_ip, "1000", NULL, 0, 1000000, 0,            \
+      "Event-stream clients per client address (0: no limit); beyond it 429")                      \
+    X(INT, SSE_CLIENT_QUEUE_EVENTS, sse_client_queue_events, "1000", NULL, 2, 1000000, 0,          \
+      "Events waiting for one client; a client that falls further behind is dropped")              \
+    X(SIZE, SSE_CLIENT_QUEUE_BYTES, sse_client_queue_bytes, "4M", NULL, 4096, 0, 0,                \
+      "Bytes waiting for one client; a client that falls further behind is dropped")               \
+    X(DBL, SSE_ZOMBIE_CHECK_INTERVAL, sse_zombie_check_interval, "10", NULL, 0.05, 3600, 0,        \
+      "Seconds between zombie checks of every client")                                             \
+    X(DBL, SSE_ZOMBIE_GRACE, sse_zombie_grace, "60", NULL, 0, 3600, 0,                             \
+      "Seconds a zombie stays listed before it is disconnected (0: at once)")                      \
+    X(INT, SSE_ZOMBIE_MAX_WRITE_ERRORS, sse_zombie_max_write_errors, "3", NULL, 0, 1000, 0,        \
+      "Zombie after more consecutive checks than this in which the socket took nothing")           \
+    X(INT, SSE_ZOMBIE_MAX_MISSED_PINGS, sse_zombie_max_missed_pings, "3", NULL, 0, 1000, 0,        \
+      "Zombie after more missed pings than this (clients that pong, or whose socket stalls)")      \
+    X(INT, SSE_ZOMBIE_QUEUE_FULL_COUNT, sse_zombie_queue_full_count, "10", NULL, 1, 1000000, 0,    \
+      "Zombie after this many events found the client's queue half full or more")                  \
+    X(DBL, SSE_ZOMBIE_INACTIVITY_TIMEOUT, sse_zombie_inactivity_timeout, "120", NULL, 0.1, 86400,  \
+      0, "Zombie after this many seconds in which waiting bytes were not taken")                   \
+    X(DBL, SSE_ZOMBIE_PONG_TIMEOUT, sse_zombie_pong_timeout, "90", NULL, 0.1, 86400, 0,            \
+      "Zombie when a stalled client sent no pong this long after its first ping")
 
 #define CFG_T_STR  char *
 #define CFG_T_ENUM char *

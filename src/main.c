@@ -3,6 +3,10 @@
 #include "api/api.h"
 #include "app.h"
 #include "config.h"
+#include "events/events.h"
+#include "obs/config_monitor.h"
+#include "obs/obs.h"
+#include "store/store.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -144,6 +148,11 @@ int main(int argc, char **argv)
         log_error("cannot open the metadata database", "error", err);
         goto out;
     }
+    app->lineage = lineage_create(app->meta, &cfg, err, sizeof(err));
+    if (!app->lineage) {
+        log_error("cannot start lineage", "error", err);
+        goto out;
+    }
     int workers = (int)cfg.worker_threads;
     /* One DuckDB connection per worker index: the data pool's, then the control pool's. */
     app->engine = engine_open(&cfg, workers + CONTROL_THREADS, err, sizeof(err));
@@ -151,10 +160,58 @@ int main(int argc, char **argv)
         log_error("cannot start DuckDB", "error", err);
         goto out;
     }
+    dlb_err lerr = {0};
+    app->lake = lake_open(&cfg, app->meta, NULL, &lerr);
+    if (!app->lake) {
+        log_error("cannot open the lake", "error", lerr.detail);
+        goto out;
+    }
+    /* User queries may read the lake's files and nothing else. */
+    engine_set_lake_path(app->engine, lake_data_path(app->lake));
     app->pool = pool_create(workers, (size_t)cfg.worker_queue_size, on_worker_start, NULL);
     app->control_pool = pool_create_at(CONTROL_THREADS, 64, workers, on_worker_start, NULL);
     if (!app->pool || !app->control_pool) {
         log_error("cannot start the worker pool");
+        goto out;
+    }
+
+    /* Observability before the server: features that are off start nothing (obs/obs.h). */
+    app->obs = obs_create(&cfg);
+    if (!app->obs) {
+        log_error("cannot start observability");
+        goto out;
+    }
+    api_metrics_init(&cfg);
+    api_metrics_start(app);
+    app->cfgmon = cfgmon_start(&cfg, app->meta, obs_prometheus_on(app->obs));
+    if (!app->cfgmon) log_warn("cannot start the configuration monitor");
+
+    app->events = ev_hub_create(&(ev_options){
+        .history_size = (size_t)cfg.sse_history_size,
+        .retry_ms = (int)cfg.sse_retry_ms,
+        .heartbeat_interval = cfg.sse_heartbeat_interval,
+        .ping_interval = cfg.sse_ping_interval,
+        .check_interval = cfg.sse_zombie_check_interval,
+        .zombie_grace = cfg.sse_zombie_grace,
+        .max_clients = (int)cfg.sse_max_clients,
+        .max_clients_per_ip = (int)cfg.sse_max_clients_per_ip,
+        .queue_events = (size_t)cfg.sse_client_queue_events,
+        .queue_bytes = (size_t)cfg.sse_client_queue_bytes,
+        .rules = {.max_write_errors = (int)cfg.sse_zombie_max_write_errors,
+                  .max_missed_pings = (int)cfg.sse_zombie_max_missed_pings,
+                  .queue_full_count = (int)cfg.sse_zombie_queue_full_count,
+                  .inactivity = cfg.sse_zombie_inactivity_timeout,
+                  .pong_timeout = cfg.sse_zombie_pong_timeout},
+    });
+    if (!app->events || ev_hub_start(app->events)) {
+        log_error("cannot start the event hub");
+        goto out;
+    }
+
+    dlb_err store_err = {0};
+    app->store = store_open_config(&cfg, &store_err);
+    if (!app->store) {
+        log_error("cannot open object storage", "error", store_err.detail);
         goto out;
     }
 
@@ -182,6 +239,9 @@ int main(int argc, char **argv)
         .control_pool = app->control_pool,
         .app = app,
         .body_limit = body_limit,
+        /* No per-request work at all when neither metrics nor tracking is on. */
+        .on_complete =
+            obs_prometheus_on(app->obs) || obs_perf_on(app->obs) ? api_on_complete : NULL,
     };
     app->http = http_server_start(&opt, routes, nroutes, err, sizeof(err));
     if (!app->http) {
@@ -201,14 +261,21 @@ int main(int argc, char **argv)
     log_info("shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     atomic_store(&app->shutting_down, 1);
     http_server_quiesce(app->http);
+    ev_hub_shutdown(app->events); /* event streams never end by themselves */
     drain(app);
     rc = 0;
 
 out:
     if (app->http) http_server_stop(app->http);
+    ev_hub_free(app->events); /* after the server: the last streams release their clients */
     if (app->pool) pool_destroy(app->pool);
     if (app->control_pool) pool_destroy(app->control_pool);
+    if (app->cfgmon) cfgmon_stop(app->cfgmon);
+    if (app->obs) obs_destroy(app->obs);
+    store_close(app->store); /* after the pools: no handler uses it any more */
     if (app->engine) engine_close(app->engine);
+    if (app->lake) lake_close(app->lake); /* after the pools: no handler uses it any more */
+    lineage_destroy(app->lineage);
     if (app->meta) meta_close(app->meta);
     if (rc == 0) log_info("stopped");
     config_free(&cfg);

@@ -163,6 +163,103 @@ static int json_to_ndjson(const char *path, const char *scratch, long long *rows
     return 0;
 }
 
+/* Exact DECIMALs from JSON. DuckDB's JSON reader (yyjson) parses a non-integer number into a
+ * double, so 9999999999999999999999999999.9999999999 reaches a DECIMAL(38,10) column as 1e+28
+ * (422) and 0.12345678901234567 loses digits. A double keeps 15 significant digits, so only
+ * DECIMALs with precision > 15 are at risk: for those columns, top-level number values are
+ * rewritten as JSON strings (text casts to DECIMAL exactly) before DuckDB reads the file.
+ * Values nested in LIST/STRUCT/MAP columns are not rewritten (documented limitation); keys with
+ * escapes never match a column name (names are plain identifiers). */
+static int wide_decimal(const char *type)
+{
+    int p = 18; /* DuckDB's default DECIMAL is (18,3) */
+    if (strncasecmp(type, "DECIMAL", 7) && strncasecmp(type, "NUMERIC", 7)) return 0;
+    const char *paren = strchr(type, '(');
+    if (paren) p = atoi(paren + 1);
+    return p > 15 && !strchr(type, '[');
+}
+
+static int quote_wide_numbers(const char *in_path, const char *out_path, const char *const *names,
+                              const char *const *types, int ncols, dlb_err *err)
+{
+    FILE *in = fopen(in_path, "rb"), *out = in ? fopen(out_path, "wb") : NULL;
+    char key[256];
+    size_t klen = 0;
+    int depth = 0, c, in_str = 0, esc = 0, is_key = 0, want = 0, in_num = 0, rc = -1;
+    int after_colon = 0; /* depth 1, after "key": -> the next token is that key's value */
+    if (!in || !out) goto done;
+    while ((c = getc_unlocked(in)) != EOF) {
+        if (in_num) {
+            if (strchr("0123456789+-.eE", c)) {
+                putc_unlocked(c, out);
+                continue;
+            }
+            putc_unlocked('"', out);
+            in_num = 0;
+        }
+        if (in_str) {
+            putc_unlocked(c, out);
+            if (esc) {
+                esc = 0;
+                if (is_key && klen < sizeof(key)) key[klen++] = '\\';
+            } else if (c == '\\') {
+                esc = 1;
+            } else if (c == '"') {
+                in_str = 0;
+            } else if (is_key && klen < sizeof(key)) {
+                key[klen++] = (char)c;
+            }
+            continue;
+        }
+        switch (c) {
+        case '"':
+            in_str = 1;
+            /* at depth 1 a string that is not a value is a key */
+            is_key = depth == 1 && !after_colon;
+            if (is_key) klen = 0;
+            after_colon = 0;
+            break;
+        case ':':
+            if (depth == 1) {
+                want = 0;
+                for (int i = 0; i < ncols && klen < sizeof(key); i++)
+                    if (strlen(names[i]) == klen && memcmp(names[i], key, klen) == 0)
+                        want = wide_decimal(types[i]);
+                after_colon = 1;
+            }
+            break;
+        case '{':
+        case '[':
+            depth++;
+            after_colon = 0;
+            break;
+        case '}':
+        case ']':
+            depth--;
+            break;
+        case ',':
+            after_colon = 0;
+            break;
+        default:
+            if (after_colon && want && (c == '-' || (c >= '0' && c <= '9'))) {
+                putc_unlocked('"', out);
+                in_num = 1;
+                after_colon = 0;
+            } else if (!strchr(" \t\r\n", c)) {
+                after_colon = 0;
+            }
+        }
+        putc_unlocked(c, out);
+    }
+    if (in_num) putc_unlocked('"', out);
+    rc = ferror(in) ? -1 : 0;
+done:
+    if (in) fclose(in);
+    if (out && fclose(out)) rc = -1;
+    if (rc) dlb_err_set(err, 500, "internal_error", "cannot prepare the JSON rows");
+    return rc;
+}
+
 int ingest_source(duckdb_connection con, ingest_format fmt, const char *path,
                   const char *scratch_path, const char *const *names, const char *const *types,
                   int ncols, char **sql_out, long long *rows_hint, dlb_err *err)
@@ -179,6 +276,26 @@ int ingest_source(duckdb_connection con, ingest_format fmt, const char *path,
         if (json_to_ndjson(path, scratch_path, rows_hint, err)) goto out;
         path = scratch_path;
         fmt = INGEST_NDJSON;
+    }
+    int wide = 0;
+    for (int i = 0; i < ncols; i++)
+        wide |= wide_decimal(types[i]);
+    if (fmt == INGEST_NDJSON && wide) {
+        /* NDJSON: the body -> scratch; JSON: scratch -> scratch.dec, renamed over scratch (the
+         * caller removes scratch_path only). */
+        char tmp[4200];
+        int from_scratch = path == scratch_path;
+        snprintf(tmp, sizeof(tmp), "%s%s", scratch_path, from_scratch ? ".dec" : "");
+        if (quote_wide_numbers(path, tmp, names, types, ncols, err)) {
+            remove(tmp);
+            goto out;
+        }
+        if (from_scratch && rename(tmp, scratch_path)) {
+            remove(tmp);
+            dlb_err_set(err, 500, "internal_error", "cannot prepare the JSON rows");
+            goto out;
+        }
+        path = scratch_path;
     }
     switch (fmt) {
     case INGEST_NDJSON:

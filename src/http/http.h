@@ -105,6 +105,49 @@ void http_resp_clear(http_resp *resp);
 http_stream *http_resp_stream(http_req *req, http_resp *resp, int status, const char *ctype);
 /* Blocks while the client is behind (back-pressure). -1 once the client is gone. */
 int http_stream_write(http_stream *s, const void *data, size_t len);
+/* Ends the stream as broken (no final chunk), e.g. when a query fails after its first bytes
+ * went out: the client sees a cut transfer rather than a short, complete-looking answer. */
+void http_stream_abort(http_stream *s);
+/* Like http_resp_stream for a body whose length is known (downloads): the answer carries
+ * Content-Length instead of chunked framing. The handler writes exactly length bytes; if it
+ * stops short the connection is cut, so the client sees the truncation. For HEAD nothing is
+ * written: the headers (with the length) are the whole answer. */
+http_stream *http_resp_stream_sized(http_req *req, http_resp *resp, int status, const char *ctype,
+                                    uint64_t length);
+
+/* Pull streams, for long-lived responses with many idle readers (Server-Sent Events):
+ * no thread is held per stream. Whenever the socket can take more, the HTTP thread asks
+ * the source for bytes; when it has none the connection is parked (suspended) until the
+ * source calls http_pull_wake. Only for ROUTE_INLINE handlers; such responses have no
+ * idle timeout (the source decides when a silent reader is dead). */
+#define HTTP_PULL_END   (-1) /* read: finish the response cleanly */
+#define HTTP_PULL_ABORT (-2) /* read: cut the connection */
+typedef struct http_pull http_pull;
+typedef struct {
+    /* Copies up to max bytes into out and returns the count; 0 when nothing is ready now
+     * (the connection parks until http_pull_wake), or HTTP_PULL_END / HTTP_PULL_ABORT.
+     * Runs on an HTTP thread: must never block. */
+    long (*read)(void *src, char *out, size_t max);
+    /* Called exactly once when the request is over, after the last read and with no lock of
+     * the server held; ok is 1 when the response ended normally. After it returns the
+     * source must not use the http_pull handle again. */
+    void (*done)(void *src, int ok);
+} http_pull_ops;
+
+/* The handle of req's future pull stream: available before http_resp_pull so that the
+ * source can be registered (and woken) before the response is set. */
+http_pull *http_pull_handle(http_req *req);
+/* Makes resp a pull stream reading from src with ops (a static table). */
+void http_resp_pull(http_req *req, http_resp *resp, int status, const char *ctype,
+                    const http_pull_ops *ops, void *src);
+/* Any thread, until done has returned: the source has bytes (or wants to end). Cheap when
+ * the connection is not parked. */
+void http_pull_wake(http_pull *p);
+/* Any thread, until done has returned: ends the stream at once, even if the reader has
+ * stopped reading (the socket is shut down so that the server notices now). */
+void http_pull_abort(http_pull *p);
+/* The connection's socket, for keepalive options and liveness polls (-1 if unknown). */
+int http_req_socket(const http_req *req);
 
 /* Server. */
 typedef struct http_server http_server;

@@ -71,10 +71,22 @@ typedef struct conn_ctx {
     size_t head, len;
     uint64_t streamed;
     uint64_t discarded; /* body bytes dropped after an early answer */
+    int sized;          /* http_resp_stream_sized: the stream's length is known */
+    uint64_t size;
+    /* Pull stream (http_resp_pull): the HTTP thread reads from the source. */
+    const http_pull_ops *pull_ops;
+    void *pull_src;
+    int pull_started; /* under lock: the response is queued, so a wake may resume */
+    int pull_wake;    /* under lock: the source has news since the last read */
+    int pull_abort;   /* under lock: cut the connection */
 } conn_ctx;
 
 struct http_stream {
     conn_ctx ctx; /* never instantiated: http_stream* is a conn_ctx* in disguise */
+};
+
+struct http_pull {
+    conn_ctx ctx; /* likewise */
 };
 
 static void ctx_release(conn_ctx *c)
@@ -131,6 +143,26 @@ http_stream *http_resp_stream(http_req *req, http_resp *resp, int status, const 
     ctx_resume_locked(c);
     pthread_mutex_unlock(&c->lock);
     return resp->stream;
+}
+
+http_stream *http_resp_stream_sized(http_req *req, http_resp *resp, int status, const char *ctype,
+                                    uint64_t length)
+{
+    conn_ctx *c = (conn_ctx *)((char *)req - offsetof(conn_ctx, req));
+    /* Set before http_resp_stream resumes the connection: send_response reads them then. */
+    c->sized = 1;
+    c->size = length;
+    return http_resp_stream(req, resp, status, ctype);
+}
+
+void http_stream_abort(http_stream *s)
+{
+    conn_ctx *c = (conn_ctx *)s;
+    pthread_mutex_lock(&c->lock);
+    c->stop_requested = 1; /* the reader cuts the connection instead of ending cleanly */
+    pthread_cond_broadcast(&c->cond);
+    ctx_resume_locked(c);
+    pthread_mutex_unlock(&c->lock);
 }
 
 int http_stream_write(http_stream *s, const void *data, size_t len)
@@ -207,6 +239,89 @@ static void stream_free(void *cls)
     ctx_release(cls);
 }
 
+/* ---- pull streams ----------------------------------------------------------------------- */
+
+http_pull *http_pull_handle(http_req *req)
+{
+    return (http_pull *)((char *)req - offsetof(conn_ctx, req));
+}
+
+void http_resp_pull(http_req *req, http_resp *resp, int status, const char *ctype,
+                    const http_pull_ops *ops, void *src)
+{
+    conn_ctx *c = (conn_ctx *)http_pull_handle(req);
+    http_resp_bytes(resp, status, ctype, NULL, 0);
+    resp->stream = (http_stream *)c; /* a stream as far as gzip and the access log go */
+    c->pull_ops = ops;
+    c->pull_src = src;
+}
+
+void http_pull_wake(http_pull *p)
+{
+    conn_ctx *c = (conn_ctx *)p;
+    pthread_mutex_lock(&c->lock);
+    c->pull_wake = 1;
+    if (c->pull_started) ctx_resume_locked(c);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void http_pull_abort(http_pull *p)
+{
+    conn_ctx *c = (conn_ctx *)p;
+    pthread_mutex_lock(&c->lock);
+    c->pull_abort = 1;
+    c->pull_wake = 1;
+    if (!c->gone) {
+        /* A reader that stopped reading leaves the connection waiting for a writable socket,
+         * where no read callback comes. Shutting the socket down makes the next poll report
+         * it. Safe against fd reuse: MHD closes the fd only after on_completed, which sets
+         * gone under this lock first. */
+        int fd = http_req_socket(&c->req);
+        if (fd >= 0) shutdown(fd, SHUT_RDWR);
+        if (c->pull_started) ctx_resume_locked(c);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+int http_req_socket(const http_req *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return ci ? (int)ci->connect_fd : -1;
+}
+
+static ssize_t pull_reader(void *cls, uint64_t pos, char *out, size_t max)
+{
+    conn_ctx *c = cls;
+    (void)pos;
+    for (;;) {
+        /* The wake flag is cleared before reading and checked again before parking, so a
+         * wake that lands between the two is never lost; no lock is held while the source
+         * reads (it takes its own, and wakes come from under the source's locks). */
+        pthread_mutex_lock(&c->lock);
+        int aborted = c->pull_abort, stopping = c->stop_requested;
+        c->pull_wake = 0;
+        pthread_mutex_unlock(&c->lock);
+        if (aborted) return MHD_CONTENT_READER_END_WITH_ERROR;
+        long n = c->pull_ops->read(c->pull_src, out, max);
+        if (n > 0) {
+            c->streamed += (uint64_t)n;
+            return (ssize_t)n;
+        }
+        if (n == HTTP_PULL_END) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (n < 0) return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (stopping) return MHD_CONTENT_READER_END_OF_STREAM;
+        pthread_mutex_lock(&c->lock);
+        if (!c->pull_wake && !c->stop_requested) {
+            c->suspended = 1;
+            MHD_suspend_connection(c->conn);
+            pthread_mutex_unlock(&c->lock);
+            return 0;
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+}
+
 /* ---- response assembly ---------------------------------------------------------------- */
 
 static int origin_allowed(http_server *s, const char *origin, const char **acao)
@@ -259,10 +374,24 @@ static enum MHD_Result send_response(conn_ctx *c, http_resp *resp)
     const char *encoding = NULL;
     if (!resp->status) http_resp_error(resp, 500, "internal_error", "handler produced no response");
 
-    if (resp->stream) {
+    if (resp->stream && c->pull_ops) {
         atomic_fetch_add(&c->refs, 1);
-        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader, c,
+        /* Small blocks: events are small and thousands of these may be open. */
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, pull_reader, c,
                                               stream_free);
+        if (!r) {
+            atomic_fetch_sub(&c->refs, 1);
+            return MHD_NO;
+        }
+        /* Idle is normal for these; the source judges silent readers. */
+        MHD_set_connection_option(c->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+        pthread_mutex_lock(&c->lock);
+        c->pull_started = 1;
+        pthread_mutex_unlock(&c->lock);
+    } else if (resp->stream) {
+        atomic_fetch_add(&c->refs, 1);
+        r = MHD_create_response_from_callback(c->sized ? c->size : MHD_SIZE_UNKNOWN, 64 * 1024,
+                                              stream_reader, c, stream_free);
         if (!r) {
             atomic_fetch_sub(&c->refs, 1);
             return MHD_NO;
@@ -320,7 +449,7 @@ static void run_job(void *arg)
     log_set_request_id(c->req.request_id);
     c->req.route->fn(&c->req, &c->resp);
     log_set_request_id(NULL);
-    if (c->resp.stream) {
+    if (c->resp.stream && !c->pull_ops) {
         stream_close(c);
     } else {
         pthread_mutex_lock(&c->lock);
@@ -623,6 +752,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                     "(not valid UTF-8)", (const char *)0);
         json_decref(f);
     }
+    /* MHD reads no more from a finished request: the source may let go of its handle. */
+    if (c->pull_ops) c->pull_ops->done(c->pull_src, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
     pthread_mutex_lock(&c->lock);
     c->gone = 1;
     pthread_cond_broadcast(&c->cond);
@@ -695,7 +826,6 @@ http_server *http_server_start(const http_options *opt, const http_route *routes
     ops[no++] =
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, opt->connection_timeout, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
-    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
     if (opt->max_connections_per_ip)
         ops[no++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                                             opt->max_connections_per_ip, NULL};

@@ -1,0 +1,105 @@
+/* Shared by the files of events/ only. Lock order: hub->lock, then a client's lock; the
+ * HTTP thread reading a client takes the client's lock alone. */
+#ifndef DLB_EVENTS_HUB_INTERNAL_H
+#define DLB_EVENTS_HUB_INTERNAL_H
+
+#include "events.h"
+#include "queue.h"
+
+#include <pthread.h>
+
+#define EV_MAX_FILTER   16
+#define EV_ID_BUCKETS   4096
+#define EV_IP_BUCKETS   1024
+#define EV_NZREASONS    5
+#define EV_NDROPREASONS 6
+
+/* Why a client's stream ended (counted in stats). */
+enum {
+    DROP_CLIENT_CLOSED,
+    DROP_QUEUE_OVERFLOW,
+    DROP_DELETED,
+    DROP_ZOMBIE,
+    DROP_SHUTDOWN,
+    DROP_OUT_OF_MEMORY
+};
+/* How the stream ends. */
+enum { END_DRAIN, END_NOW, END_ABORT };
+
+typedef struct ev_ipcount {
+    struct ev_ipcount *next;
+    int count;
+    char ip[64];
+} ev_ipcount;
+
+struct ev_client {
+    /* Under the hub lock. */
+    ev_client *prev, *next, *hnext;
+    ev_hub *hub;
+    int linked;
+    char id[37];
+    char ip[64];
+    unsigned types;
+    char *filter_store[3];
+    const char *filters[3][EV_MAX_FILTER]; /* jobs, runs, namespaces */
+    int nfilters[3];
+    ev_sink sink;
+    double connected_at, last_enqueue_at, last_ping_at, first_ping_at, last_pong_at;
+    double last_activity, zombie_at;
+    uint64_t consumed_at_check, events_queued;
+    int ping_count, missed_pings, write_errors, ping_outstanding, pending_at_check;
+    int zombie_reason; /* index in zombie reasons, -1: not a zombie */
+    char ping_id[40];
+
+    /* Under the client's lock (the HTTP thread reads the queue). */
+    pthread_mutex_t lock;
+    ev_queue q;
+    int closing;  /* end once the queue is drained */
+    int aborting; /* cut at once */
+    int queue_full_count;
+    uint64_t consumed;
+    double last_consumed;
+};
+
+struct ev_hub {
+    ev_options opt;
+    pthread_mutex_t lock;
+    ev_client *clients;
+    size_t nclients;
+    ev_client *by_id[EV_ID_BUCKETS];
+    ev_ipcount *by_ip[EV_IP_BUCKETS];
+    int closed;
+    /* History: a ring of numbered frames, oldest first. */
+    ev_frame **history;
+    size_t hist_head, hist_count;
+    uint64_t last_id;      /* the newest id handed out */
+    uint64_t evicted_upto; /* the newest id no longer in history: replay after it is whole */
+    ev_frame *hello;       /* retry: and a comment, the first bytes of every stream */
+    /* Counters. */
+    uint64_t published, delivered, connects;
+    uint64_t dropped[EV_NDROPREASONS];
+    uint64_t zombie_total, zombie_reasons[EV_NZREASONS];
+    double last_cleanup; /* wall clock, 0: never */
+    double wall_offset;  /* wall = monotonic + offset */
+    /* Background thread. */
+    pthread_t thread;
+    int thread_started, stop;
+    pthread_cond_t cond;
+    struct pollfd *probe;
+    ev_client **probe_clients;
+    size_t probe_cap;
+};
+
+extern const char *const ev_zombie_reasons[EV_NZREASONS];
+extern const char *const ev_drop_reasons[EV_NDROPREASONS];
+
+double ev_now(void); /* monotonic seconds */
+/* Queues f (taking the caller's reference) for c, with the overflow rule unless replay is
+ * set. Returns 0, or -1 when c must be dropped (overflow or memory). Hub lock held. */
+int ev_push_locked(ev_hub *h, ev_client *c, ev_frame *f, int replay);
+/* Ends c's stream and unregisters it. Hub lock held. */
+void ev_drop_locked(ev_hub *h, ev_client *c, int reason, int how);
+/* The background thread's body. */
+void *ev_ticker_main(void *arg);
+
+#endif

@@ -1,0 +1,73 @@
+#include "queue.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void ev_queue_init(ev_queue *q)
+{
+    memset(q, 0, sizeof(*q));
+}
+
+static int grow(ev_queue *q)
+{
+    size_t cap = q->cap ? q->cap * 2 : 8;
+    ev_frame **r = malloc(cap * sizeof(*r));
+    if (!r) return -1;
+    for (size_t i = 0; i < q->count; i++)
+        r[i] = q->ring[(q->head + i) % q->cap];
+    free(q->ring);
+    q->ring = r;
+    q->cap = cap;
+    q->head = 0;
+    return 0;
+}
+
+int ev_queue_push(ev_queue *q, ev_frame *f)
+{
+    if (q->count == q->cap && grow(q)) {
+        ev_frame_unref(f);
+        return -1;
+    }
+    q->ring[(q->head + q->count) % q->cap] = f;
+    q->count++;
+    q->bytes += f->len;
+    return 0;
+}
+
+size_t ev_queue_read(ev_queue *q, char *out, size_t max)
+{
+    size_t n = 0;
+    while (q->count && n < max) {
+        ev_frame *f = q->ring[q->head];
+        size_t take = f->len - q->offset;
+        if (take > max - n) take = max - n;
+        memcpy(out + n, f->text + q->offset, take);
+        n += take;
+        q->offset += take;
+        q->bytes -= take;
+        if (q->offset == f->len) {
+            ev_frame_unref(f);
+            q->head = (q->head + 1) % q->cap;
+            q->count--;
+            q->offset = 0;
+        }
+    }
+    return n;
+}
+
+void ev_queue_clear(ev_queue *q)
+{
+    while (q->count) {
+        ev_frame_unref(q->ring[q->head]);
+        q->head = (q->head + 1) % q->cap;
+        q->count--;
+    }
+    q->head = q->offset = q->bytes = 0;
+}
+
+void ev_queue_free(ev_queue *q)
+{
+    ev_queue_clear(q);
+    free(q->ring);
+    memset(q, 0, sizeof(*q));
+}

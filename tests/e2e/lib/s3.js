@@ -1,0 +1,227 @@
+// A real S3 server for the tests, on loopback: s3rver (npm) behind a verifying front.
+//
+//   const s3 = await startS3();            // { endpoint: '127.0.0.1:PORT', accessKey, ... }
+//   ... point the server at it: STORAGE_BACKEND=s3, STORAGE_MINIO_ENDPOINT=s3.endpoint ...
+//   await s3.pause(); await s3.resume();   // an outage: connections refused, then back
+//   await s3.stop();
+//
+// s3rver checks access key ids but not SigV4 signatures, and it demands the
+// x-amz-content-sha256 header. The front recomputes every request's signature with AWS's own
+// signer (@smithy/signature-v4 + @aws-crypto/sha256-js), over exactly the headers the
+// request says it signed, and answers S3's SignatureDoesNotMatch error (403) on a mismatch;
+// otherwise it proxies the request to s3rver, streaming bodies both ways. So our signing is
+// checked by an independent implementation.
+import http from 'node:http';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
+import S3rver from 's3rver';
+
+export const S3_ACCESS_KEY = 'S3RVER'; // s3rver's built-in account
+export const S3_SECRET_KEY = 'S3RVER';
+export const S3_REGION = 'us-east-1';
+
+function s3Error(res, status, code, message) {
+  const body =
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<Error><Code>${code}</Code><Message>${message}</Message><RequestId>front</RequestId></Error>`;
+  res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Parses "AWS4-HMAC-SHA256 Credential=AK/DATE/REGION/s3/aws4_request, SignedHeaders=a;b, Signature=hex". */
+export function parseAuthorization(h) {
+  const m = /^AWS4-HMAC-SHA256 (.*)$/.exec(h || '');
+  if (!m) return null;
+  const parts = {};
+  for (const kv of m[1].split(/,\s*/)) {
+    const i = kv.indexOf('=');
+    if (i > 0) parts[kv.slice(0, i).trim()] = kv.slice(i + 1).trim();
+  }
+  if (!parts.Credential || !parts.SignedHeaders || !parts.Signature) return null;
+  const [accessKeyId, date, region, service] = parts.Credential.split('/');
+  return { accessKeyId, date, region, service, signedHeaders: parts.SignedHeaders.split(';'), signature: parts.Signature };
+}
+
+/** Recomputes the signature of an incoming request; resolves {ok, reason}. */
+export async function verifySigV4(req, { accessKey, secretKey, region }) {
+  const auth = parseAuthorization(req.headers.authorization);
+  if (!auth) return { ok: false, code: 'AccessDenied', reason: 'no AWS4-HMAC-SHA256 Authorization header' };
+  if (auth.accessKeyId !== accessKey)
+    return { ok: false, code: 'InvalidAccessKeyId', reason: 'The AWS Access Key Id you provided does not exist in our records.' };
+  if (!req.headers['x-amz-content-sha256'])
+    return { ok: false, code: 'InvalidRequest', reason: 'Missing required header for this request: x-amz-content-sha256' };
+  const amzDate = req.headers['x-amz-date'];
+  const dm = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate || '');
+  if (!dm) return { ok: false, code: 'AccessDenied', reason: 'bad or missing x-amz-date' };
+  const signingDate = new Date(Date.UTC(+dm[1], +dm[2] - 1, +dm[3], +dm[4], +dm[5], +dm[6]));
+  const rawUrl = req.url;
+  const qi = rawUrl.indexOf('?');
+  const rawPath = qi < 0 ? rawUrl : rawUrl.slice(0, qi);
+  const query = {};
+  if (qi >= 0) {
+    for (const pair of rawUrl.slice(qi + 1).split('&')) {
+      if (!pair) continue;
+      const e = pair.indexOf('=');
+      const k = decodeURIComponent(e < 0 ? pair : pair.slice(0, e));
+      const v = e < 0 ? '' : decodeURIComponent(pair.slice(e + 1));
+      if (k in query) query[k] = [].concat(query[k], v);
+      else query[k] = v;
+    }
+  }
+  const headers = {};
+  for (const name of auth.signedHeaders) {
+    const v = req.headers[name];
+    if (v === undefined) return { ok: false, code: 'SignatureDoesNotMatch', reason: `signed header ${name} is missing` };
+    headers[name] = Array.isArray(v) ? v.join(',') : String(v);
+  }
+  const [hostname, port] = String(req.headers.host || '').split(':');
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: accessKey, secretAccessKey: secretKey },
+    region,
+    service: 's3',
+    sha256: Sha256,
+    uriEscapePath: false, // S3 signs the path as sent, without a second encoding
+    applyChecksum: false,
+  });
+  const signed = await signer.sign(
+    { method: req.method, protocol: 'http:', hostname, port: port ? Number(port) : undefined, path: rawPath, query, headers },
+    { signingDate, signingRegion: region, signingService: 's3' }
+  );
+  const want = parseAuthorization(signed.headers.authorization);
+  const sameHeaders = want && want.signedHeaders.join(';') === auth.signedHeaders.join(';');
+  if (!want || !sameHeaders || want.signature !== auth.signature)
+    return {
+      ok: false,
+      code: 'SignatureDoesNotMatch',
+      reason: 'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+      detail: { got: auth, want, rawPath, query },
+    };
+  return { ok: true, signedHeaders: auth.signedHeaders };
+}
+
+/**
+ * Starts s3rver and the verifying front. Options: accessKey/secretKey/region the front
+ * accepts (the server under test may be given other ones to see the refusal).
+ */
+export async function startS3({ accessKey = S3_ACCESS_KEY, secretKey = S3_SECRET_KEY, region = S3_REGION } = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dlb-s3rver-'));
+  const backend = new S3rver({ address: '127.0.0.1', port: 0, silent: process.env.DLB_S3_LOG !== '1', directory: dir });
+  const baddr = await backend.run();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const stats = {
+    requests: 0,
+    verified: 0,
+    rejected: 0,
+    lastRejection: null,
+    signedHeaders: new Set(),
+    objectWrites: 0,
+    sseWrites: 0,
+    parts: 0,
+  };
+  const sockets = new Set();
+
+  const front = http.createServer(async (req, res) => {
+    stats.requests++;
+    let v;
+    try {
+      v = await verifySigV4(req, { accessKey, secretKey, region });
+    } catch (e) {
+      v = { ok: false, code: 'InternalError', reason: `verifier failed: ${e.message}` };
+    }
+    if (!v.ok) {
+      stats.rejected++;
+      stats.lastRejection = v;
+      req.resume(); // read and drop the body so the client sees the answer
+      const status = v.code === 'InvalidRequest' ? 400 : v.code === 'InternalError' ? 500 : 403;
+      return s3Error(res, status, v.code, v.reason);
+    }
+    stats.verified++;
+    for (const h of v.signedHeaders) stats.signedHeaders.add(h);
+    // Writes of object bytes (PUT object or part, multipart initiation) for the SSE check.
+    if (req.method === 'PUT' || (req.method === 'POST' && /[?&]uploads=/.test(req.url))) {
+      const isPart = /[?&]partNumber=/.test(req.url);
+      const isBucket = req.url.split('?')[0].split('/').filter(Boolean).length < 2;
+      if (!isPart && !isBucket) {
+        stats.objectWrites++;
+        if (req.headers['x-amz-server-side-encryption'] === 'AES256') stats.sseWrites++;
+      }
+      if (isPart) stats.parts++;
+    }
+    const up = http.request(
+      { host: '127.0.0.1', port: baddr.port, method: req.method, path: req.url, headers: req.headers, agent },
+      (ures) => {
+        res.writeHead(ures.statusCode, ures.headers);
+        ures.pipe(res);
+      }
+    );
+    up.on('error', (e) => {
+      if (!res.headersSent) s3Error(res, 502, 'InternalError', `backend: ${e.message}`);
+      else res.destroy();
+    });
+    req.pipe(up);
+  });
+  front.keepAliveTimeout = 30000;
+  front.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  const listen = (port) =>
+    new Promise((resolve, reject) => {
+      front.once('error', reject);
+      front.listen(port, '127.0.0.1', () => {
+        front.off('error', reject);
+        resolve(front.address().port);
+      });
+    });
+  const port = await listen(0);
+  let paused = false;
+
+  return {
+    endpoint: `127.0.0.1:${port}`,
+    port,
+    accessKey,
+    secretKey,
+    region,
+    stats,
+    /** The store goes away: the port refuses connections and open ones are cut. */
+    async pause() {
+      if (paused) return;
+      paused = true;
+      const closed = new Promise((r) => front.close(() => r()));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+    async resume() {
+      if (!paused) return;
+      await listen(port);
+      paused = false;
+    },
+    async stop() {
+      if (!paused) {
+        paused = true;
+        const closed = new Promise((r) => front.close(() => r()));
+        for (const s of sockets) s.destroy();
+        await closed;
+      }
+      agent.destroy();
+      await backend.close().catch(() => {});
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The server settings that point ducklake-backend at s3. */
+export function s3Env(s3, over = {}) {
+  return {
+    STORAGE_BACKEND: 's3',
+    STORAGE_MINIO_ENDPOINT: s3.endpoint,
+    STORAGE_MINIO_ACCESS_KEY: s3.accessKey,
+    STORAGE_MINIO_SECRET_KEY: s3.secretKey,
+    STORAGE_MINIO_REGION: s3.region,
+    STORAGE_MINIO_SECURE: 'false',
+    ...over,
+  };
+}

@@ -17,6 +17,7 @@ typedef struct app {
     meta_t *meta;
     engine_t *engine;
     lake_t *lake;
+    struct auth *auth;
     lineage_t *lineage; /* jobs and OpenLineage */
     pool_t *pool;
     pool_t *control_pool; /* health and admin work, never behind data work */

@@ -190,6 +190,12 @@ struct json_t;
       "PEM certificate: serve HTTPS")                                                              \
     X(STR, SECURITY_TLS_KEY_FILE, security_tls_key_file, "", NULL, 0, 0, CFG_OPTIONAL,             \
       "PEM private key for SECURITY_TLS_CERT_FILE")                                                \
+    X(BOOL, SECURITY_METRICS_REQUIRE_AUTH, security_metrics_require_auth, "false", NULL, 0, 0, 0,   \
+      "With authentication on, /metrics needs a reader key too")                                   \
+    X(STR, SECURITY_AUDIT_LOG_FILE, security_audit_log_file, "", NULL, 0, 0, CFG_OPTIONAL,         \
+      "File the audit trail is appended to (unset: audit lines go to stdout with the logs)")       \
+    X(DBL, HTTP_HEADER_TIMEOUT, http_header_timeout, "15", NULL, 1, 3600, 0,                       \
+      "Seconds a client may take to send a request's headers (slowloris guard)")                   \
     X(BOOL, FEATURE_ENABLE_ASYNC_PROCESSING, feature_async_processing, "true", NULL, 0, 0, 0,      \
       "Background lineage processing")                                                             \
     X(BOOL, FEATURE_ENABLE_BATCH_OPTIMIZATION, feature_batch_optimization, "true", NULL, 0, 0, 0,  \

@@ -2,6 +2,8 @@
  * pool and the HTTP server, then waits for SIGTERM/SIGINT and shuts down in order. */
 #include "api/api.h"
 #include "app.h"
+#include "auth/auth.h"
+#include "cli_keys.h"
 #include "config.h"
 #include "events/events.h"
 #include "obs/config_monitor.h"
@@ -27,7 +29,10 @@ static app_t g_app;
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: ducklake-backend [--help | --version | --check-config | --env-example |\n"
-               "                         --config-markdown]\n\n"
+               "                         --config-markdown]\n"
+               "       ducklake-backend keys create --name NAME --role reader|writer|admin\n"
+               "       ducklake-backend keys list | keys revoke KEY_ID\n"
+               "       ducklake-backend --routes   (the route table as JSON lines)\n\n"
                "Serves the DuckLake data platform API. Configuration comes from environment\n"
                "variables (and ENV_FILE, default .env); see README.md or --config-markdown.\n\n"
                "  --help             this text\n"
@@ -84,9 +89,33 @@ static void drain(app_t *app)
     }
 }
 
+/* The route table as JSON lines (method bits spelled out, pattern, role, run mode): the
+ * security tests walk it, so a route cannot slip in without a declared role. */
+static int print_routes(void)
+{
+    size_t n;
+    const http_route *r = api_routes(&n);
+    static const struct {
+        int bit;
+        const char *name;
+    } m[] = {{HTTP_GET, "GET"},
+             {HTTP_POST, "POST"},
+             {HTTP_PUT, "PUT"},
+             {HTTP_DELETE, "DELETE"},
+             {HTTP_PATCH, "PATCH"}};
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++)
+            if (r[i].methods & m[k].bit)
+                printf("{\"method\":\"%s\",\"pattern\":\"%s\",\"role\":\"%s\",\"stream\":%s}\n",
+                       m[k].name, r[i].pattern, r[i].role ? r[i].role : "",
+                       (r[i].flags & ROUTE_STREAM) ? "true" : "false");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int check_only = 0;
+    if (argc > 1 && !strcmp(argv[1], "keys")) return cli_keys(argc - 2, argv + 2);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
@@ -100,6 +129,8 @@ int main(int argc, char **argv)
         } else if (!strcmp(argv[i], "--config-markdown")) {
             config_print_markdown();
             return 0;
+        } else if (!strcmp(argv[i], "--routes")) {
+            return print_routes();
         } else if (!strcmp(argv[i], "--check-config")) {
             check_only = 1;
         } else {
@@ -148,6 +179,12 @@ int main(int argc, char **argv)
         log_error("cannot open the metadata database", "error", err);
         goto out;
     }
+    dlb_err aerr = {0};
+    app->auth = auth_create(&cfg, app->meta, &aerr);
+    if (!app->auth) {
+        log_error("cannot start authentication", "error", aerr.detail);
+        goto out;
+    }
     app->lineage = lineage_create(app->meta, &cfg, err, sizeof(err));
     if (!app->lineage) {
         log_error("cannot start lineage", "error", err);
@@ -185,6 +222,12 @@ int main(int argc, char **argv)
     api_metrics_start(app);
     app->cfgmon = cfgmon_start(&cfg, app->meta, obs_prometheus_on(app->obs));
     if (!app->cfgmon) log_warn("cannot start the configuration monitor");
+    /* Lineage delivery to MONITORING_OPENLINEAGE_URL (nothing starts when it is unset). */
+    if (obs_prometheus_on(app->obs)) lineage_metrics_register(app->lineage);
+    if (lineage_deliver_start(app->lineage, &cfg, err, sizeof(err))) {
+        log_error("cannot start lineage delivery", "error", err);
+        goto out;
+    }
 
     app->events = ev_hub_create(&(ev_options){
         .history_size = (size_t)cfg.sse_history_size,
@@ -240,6 +283,9 @@ int main(int argc, char **argv)
         .app = app,
         .body_limit = body_limit,
         /* No per-request work at all when neither metrics nor tracking is on. */
+        .authorize = api_authorize,
+        .on_finish = api_audit,
+        .header_timeout = cfg.http_header_timeout,
         .on_complete =
             obs_prometheus_on(app->obs) || obs_perf_on(app->obs) ? api_on_complete : NULL,
     };
@@ -266,6 +312,8 @@ int main(int argc, char **argv)
     rc = 0;
 
 out:
+    /* Before the metrics registry and the metadata database go; rows in flight stay queued. */
+    if (app->lineage) lineage_deliver_stop(app->lineage);
     if (app->http) http_server_stop(app->http);
     ev_hub_free(app->events); /* after the server: the last streams release their clients */
     if (app->pool) pool_destroy(app->pool);
@@ -276,6 +324,7 @@ out:
     if (app->engine) engine_close(app->engine);
     if (app->lake) lake_close(app->lake); /* after the pools: no handler uses it any more */
     lineage_destroy(app->lineage);
+    auth_destroy(app->auth); /* after the server: no request checks a key any more */
     if (app->meta) meta_close(app->meta);
     if (rc == 0) log_info("stopped");
     config_free(&cfg);

@@ -20,6 +20,12 @@ void api_health(http_req *req, http_resp *resp);
 void api_health_live(http_req *req, http_resp *resp);
 void api_health_ready(http_req *req, http_resp *resp);
 void api_debug_echo(http_req *req, http_resp *resp);
+/* Security glue (auth_hook.c, admin_keys.c). */
+int api_authorize(void *app, http_req *req, http_resp *resp);
+void api_audit(void *app, const http_req *req, int status);
+void api_keys_list(http_req *req, http_resp *resp);
+void api_keys_create(http_req *req, http_resp *resp);
+void api_keys_revoke(http_req *req, http_resp *resp);
 void api_tables_create(http_req *req, http_resp *resp);
 void api_tables_list(http_req *req, http_resp *resp);
 void api_tables_get(http_req *req, http_resp *resp);
@@ -87,6 +93,11 @@ void api_lineage_datasets(http_req *req, http_resp *resp);
 void api_lineage_dataset_lineage(http_req *req, http_resp *resp);
 void api_lineage_stats(http_req *req, http_resp *resp);
 void api_lineage_events_list(http_req *req, http_resp *resp);
+/* /lineage/dlq: dead letters of the delivery worker (list reader; replay, delete admin). */
+void api_lineage_dlq_list(http_req *req, http_resp *resp);
+void api_lineage_dlq_replay(http_req *req, http_resp *resp);
+void api_lineage_dlq_replay_all(http_req *req, http_resp *resp);
+void api_lineage_dlq_delete(http_req *req, http_resp *resp);
 /* Shared by jobs.c and lineage.c: a dlb_err as the JSON error; ?limit= (1..1000, default 100)
  * and ?offset= (422 answered when invalid). */
 void api_lineage_answer_err(http_resp *resp, const dlb_err *e);

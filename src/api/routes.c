@@ -9,6 +9,10 @@ static const http_route routes[] = {
     {HTTP_POST, "/debug/echo", api_debug_echo, ROUTE_INLINE_SMALL, "reader", NULL},
     {HTTP_GET, "/debug/sleep", api_debug_sleep, 0, "reader", NULL},
     {HTTP_GET, "/debug/stream", api_debug_stream, ROUTE_STREAM, "reader", NULL},
+    /* API keys (admin_keys.c). */
+    {HTTP_GET, "/admin/keys", api_keys_list, 0, "admin", NULL},
+    {HTTP_POST, "/admin/keys", api_keys_create, 0, "admin", NULL},
+    {HTTP_DELETE, "/admin/keys/{key_id}", api_keys_revoke, 0, "admin", NULL},
     /* DuckLake tables (tables.c). Appends spool their body to a file as it arrives, up to
      * STORAGE_MAX_FILE_SIZE; query answers stream. */
     {HTTP_POST, "/tables", api_tables_create, 0, "writer", NULL},
@@ -78,6 +82,11 @@ static const http_route routes[] = {
      0, "reader", NULL},
     {HTTP_GET, "/api/v1/lineage/stats", api_lineage_stats, 0, "reader", NULL},
     {HTTP_GET, "/api/v1/events/lineage", api_lineage_events_list, 0, "reader", NULL},
+    /* Dead letters of the lineage delivery (lineage.c). */
+    {HTTP_GET, "/lineage/dlq", api_lineage_dlq_list, 0, "reader", NULL},
+    {HTTP_POST, "/lineage/dlq/replay", api_lineage_dlq_replay_all, 0, "admin", NULL},
+    {HTTP_POST, "/lineage/dlq/{id}/replay", api_lineage_dlq_replay, 0, "admin", NULL},
+    {HTTP_DELETE, "/lineage/dlq/{id}", api_lineage_dlq_delete, 0, "admin", NULL},
 };
 
 const http_route *api_routes(size_t *n)

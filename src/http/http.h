@@ -175,6 +175,15 @@ typedef struct {
     uint64_t (*body_limit)(void *app, const char *var);
     /* Called once per finished request (metrics); may be NULL. */
     void (*on_complete)(void *app, const http_req *req, int status, uint64_t ns);
+    /* Called once the route is known, before any body byte is read: 0 lets the request go
+     * on; otherwise it has filled resp (401, 403, 429) and the request ends there. May set
+     * req->user to a malloc'd principal, freed with the request. NULL: everything passes. */
+    int (*authorize)(void *app, http_req *req, http_resp *resp);
+    /* Called when a request ends, with its final status (audit trail); may be NULL. */
+    void (*on_finish)(void *app, const http_req *req, int status);
+    /* Seconds a connection may take to deliver a request's headers (slowloris); 0: no
+     * limit beyond connection_timeout. */
+    double header_timeout;
 } http_options;
 
 http_server *http_server_start(const http_options *opt, const http_route *routes, size_t nroutes,

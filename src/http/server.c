@@ -1,6 +1,7 @@
 /* libmicrohttpd glue: connection contexts, the hand-off to the worker pool with
  * suspend/resume, limits, and the final assembly of every response. */
 #include "http.h"
+#include "guard.h"
 #include "internal.h"
 #include "router.h"
 
@@ -39,6 +40,7 @@ struct http_server {
     atomic_uint inflight;
     atomic_int quiescing;
     atomic_int stopping;
+    conn_guard *guard;         /* slow-client deadlines; NULL when off */
     pthread_mutex_t list_lock; /* guards the list of live contexts */
     struct conn_ctx *live;
     int port;
@@ -51,6 +53,7 @@ struct http_server {
  * reference count. The stream ring lives here so that the producer never outlives it. */
 typedef struct conn_ctx {
     struct conn_ctx *prev, *next; /* http_server.live */
+    guard_entry *guard;           /* the connection's slow-client deadline */
     http_server *srv;
     struct MHD_Connection *conn;
     http_req req;
@@ -100,6 +103,7 @@ static void ctx_release(conn_ctx *c)
         free(c->req.body_path);
     }
     http_resp_clear(&c->resp);
+    free(c->req.user);
     free(c->ring);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
@@ -533,6 +537,14 @@ static int spool_open(conn_ctx *c)
     return c->req.body_path ? 0 : -1;
 }
 
+static void sockaddr_text(const struct sockaddr *sa, char *out, size_t len)
+{
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)len);
+}
+
 static void begin_request(conn_ctx *c, const char *url, const char *method)
 {
     http_server *s = c->srv;
@@ -547,17 +559,20 @@ static void begin_request(conn_ctx *c, const char *url, const char *method)
         ids_request_id(req->request_id);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (ci && ci->client_addr) {
-        const struct sockaddr *sa = ci->client_addr;
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, req->client_ip,
-                      sizeof(req->client_ip));
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, req->client_ip,
-                      sizeof(req->client_ip));
-    }
+    if (ci && ci->client_addr)
+        sockaddr_text(ci->client_addr, req->client_ip, sizeof(req->client_ip));
 
     int allowed = 0;
+    if (s->guard && guard_over_limit(s->guard, c->guard)) {
+        http_resp_error(&c->resp, 429, "too_many_connections",
+                        "too many connections from %s (HTTP_MAX_CONNECTIONS_PER_IP) or in total "
+                        "(HTTP_MAX_CONNECTIONS)",
+                        req->client_ip);
+        http_resp_header(&c->resp, "Connection", "close");
+        http_resp_header(&c->resp, "Retry-After", "1");
+        c->early = 1;
+        return;
+    }
     if (atomic_load(&s->quiescing)) {
         /* Keep-alive clients would otherwise keep the drain busy forever. */
         http_resp_error(&c->resp, 503, "shutting_down", "the server is shutting down");
@@ -588,6 +603,11 @@ static void begin_request(conn_ctx *c, const char *url, const char *method)
         } else {
             http_resp_error(&c->resp, 404, "not_found", "no route for %s %s", method, url);
         }
+        c->early = 1;
+        return;
+    }
+    /* Before any body byte: an unauthenticated upload is refused, not stored. */
+    if (s->opt.authorize && s->opt.authorize(s->opt.app, req, &c->resp)) {
         c->early = 1;
         return;
     }
@@ -674,6 +694,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (s->live) s->live->prev = c;
         s->live = c;
         pthread_mutex_unlock(&s->list_lock);
+        if (s->guard) {
+            const union MHD_ConnectionInfo *si =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+            c->guard = si ? si->socket_context : NULL;
+            guard_headers_done(s->guard, c->guard);
+        }
         begin_request(c, url, method);
         c->state = ST_BODY;
         /* Queuing in this first call makes MHD 0.9.75 close keep-alive connections. */
@@ -725,6 +751,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return dispatch(c);
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ai =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        char ip[64] = "";
+        if (ai && ai->client_addr) sockaddr_text(ai->client_addr, ip, sizeof(ip));
+        *socket_context = ci ? guard_open(s->guard, ci->connect_fd, ip) : NULL;
+    } else {
+        guard_close(s->guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -737,6 +781,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int status = c->resp.status;
     if (c->early == 2) status = 204;
     if (s->opt.on_complete) s->opt.on_complete(s->opt.app, &c->req, status, ns);
+    if (s->opt.on_finish) s->opt.on_finish(s->opt.app, &c->req, status);
+    if (s->guard) guard_request_done(s->guard, c->guard);
     if (s->opt.access_log && log_enabled(LOG_INFO)) {
         json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:i, s:f, s:s, s:b}", "request_id",
                               c->req.request_id, "method", c->req.method_str, "path", c->req.path,
@@ -818,17 +864,32 @@ http_server *http_server_start(const http_options *opt, const http_route *routes
     }
     unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    struct MHD_OptionItem ops[16];
+    struct MHD_OptionItem ops[24];
     int no = 0;
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
-    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, opt->max_connections, NULL};
+    if (opt->header_timeout > 0) {
+        s->guard = guard_start(opt->header_timeout, (double)opt->connection_timeout);
+        if (!s->guard) {
+            snprintf(err, errlen, "cannot start the slow-client guard");
+            goto fail;
+        }
+        guard_limits(s->guard, opt->max_connections, opt->max_connections_per_ip);
+        ops[no++] =
+            (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
+    }
+    /* With the guard on, its caps answer 429; MHD's own, a little higher, only stop floods. */
+    unsigned hard_total = opt->max_connections, hard_ip = opt->max_connections_per_ip;
+    if (opt->header_timeout > 0) {
+        hard_total += hard_total / 10 + 16;
+        if (hard_ip) hard_ip += hard_ip / 2 + 8;
+    }
+    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, hard_total, NULL};
     ops[no++] =
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, opt->connection_timeout, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
     if (opt->max_connections_per_ip)
-        ops[no++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                                            opt->max_connections_per_ip, NULL};
+        ops[no++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, hard_ip, NULL};
     if (opt->threads > 1)
         ops[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, opt->threads, NULL};
     if (opt->tls_cert_file && opt->tls_cert_file[0]) {
@@ -860,6 +921,7 @@ fail:
     if (ai) freeaddrinfo(ai);
     free(cert);
     free(key);
+    guard_stop(s->guard);
     free(s->cors_store);
     free(s);
     return NULL;
@@ -911,6 +973,7 @@ void http_server_stop(http_server *s)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(s->d);
+    guard_stop(s->guard); /* after MHD: every connection has said goodbye */
     pthread_mutex_destroy(&s->list_lock);
     free(s->cors_store);
     free(s);

@@ -81,12 +81,35 @@ static int m1_installation_id(meta_conn *c, char *err, size_t errlen)
     "created_at BIGINT NOT NULL, dead_at BIGINT NOT NULL);"                                        \
     "CREATE INDEX ol_dead_letters_event ON ol_dead_letters(event_id);"
 
+/* Delivery (src/lineage/deliver.c): each outbox row carries its run's ordering key, so the
+ * claim query can hold a run's later events back while an earlier one is pending without
+ * joining ol_events: rank (START 0, RUNNING/OTHER 1, COMPLETE/ABORT/FAIL 2), then eventTime.
+ * Existing rows are back-filled from ol_events. Dead letters get their run and an index for
+ * the age-based purge. */
+#define DELIVERY_DDL                                                                               \
+    "ALTER TABLE ol_outbox ADD COLUMN run_rank INTEGER NOT NULL DEFAULT 1;"                        \
+    "ALTER TABLE ol_outbox ADD COLUMN event_time_us BIGINT NOT NULL DEFAULT 0;"                    \
+    "UPDATE ol_outbox SET event_time_us = COALESCE((SELECT e.event_time_us FROM ol_events e "      \
+    "WHERE e.id = ol_outbox.event_id), 0), run_rank = COALESCE((SELECT CASE e.event_type WHEN "    \
+    "'START' THEN 0 WHEN 'COMPLETE' THEN 2 WHEN 'ABORT' THEN 2 WHEN 'FAIL' THEN 2 ELSE 1 END "     \
+    "FROM ol_events e WHERE e.id = ol_outbox.event_id), 1);"                                       \
+    "CREATE INDEX ol_outbox_run_seq ON ol_outbox(run_id, run_rank, event_time_us, id);"            \
+    "ALTER TABLE ol_dead_letters ADD COLUMN run_id TEXT;"                                          \
+    "CREATE INDEX ol_dead_letters_dead ON ol_dead_letters(dead_at);"
+
 static const migration_t migrations[] = {
     {1, "kv store and installation id",
      "CREATE TABLE dlb_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);", NULL, NULL,
      m1_installation_id},
     {2, "lineage: jobs, runs, events, datasets, edges, outbox", NULL,
      LINEAGE_DDL("INTEGER PRIMARY KEY"), LINEAGE_DDL("BIGSERIAL PRIMARY KEY"), NULL},
+    /* API keys (src/auth): only a salted SHA-256 of each secret is kept. Numbered apart from
+     * the lineage series so that the two can grow independently. */
+    {20, "api keys",
+     "CREATE TABLE dlb_api_keys (key_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT "
+     "NULL, salt TEXT NOT NULL, hash TEXT NOT NULL, created_at BIGINT NOT NULL, revoked_at "
+     "BIGINT);",
+     NULL, NULL, NULL},
 };
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -1,0 +1,245 @@
+/* API keys: creation, listing, revocation, and the in-memory copy the HTTP threads check. */
+#include "auth.h"
+#include "auth_internal.h"
+
+#include "config.h"
+#include "meta/meta.h"
+#include "util/clock.h"
+#include "util/ids.h"
+#include "util/log.h"
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *role_names[] = {"public", "reader", "writer", "admin"};
+
+int auth_role_parse(const char *s)
+{
+    for (int i = 0; s && i < 4; i++)
+        if (strcasecmp(s, role_names[i]) == 0) return i;
+    return -1;
+}
+
+const char *auth_role_name(auth_role r)
+{
+    return r <= ROLE_ADMIN ? role_names[r] : "unknown";
+}
+
+static void hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char d[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[in[i] >> 4];
+        out[2 * i + 1] = d[in[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+/* SHA-256 of "salt:secret". Secrets are 192 random bits, so a fast hash is enough: there is
+ * nothing to brute-force that a slow one would protect. */
+static void digest(const char *salt, const char *secret, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char buf[256];
+    int n = snprintf(buf, sizeof(buf), "%s:%s", salt, secret);
+    if (n < 0 || (size_t)n >= sizeof(buf) ||
+        !EVP_Digest(buf, (size_t)n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
+        memset(out, 'x', 64); /* never equal to a stored hex digest */
+        out[64] = 0;
+        return;
+    }
+    hex(md, 32, out);
+}
+
+static void cache_free(key_entry *k, int n)
+{
+    free(k);
+    (void)n;
+}
+
+/* Replaces the in-memory copy with the table's current rows. */
+int auth_reload(auth_t *a)
+{
+    meta_conn *c = meta_acquire(a->meta);
+    if (!c) return -1;
+    int rc;
+    meta_result *r =
+        meta_query(c, "SELECT key_id, name, role, salt, hash, revoked_at FROM dlb_api_keys", NULL,
+                   0, &rc, NULL, 0);
+    meta_release(a->meta, c);
+    if (!r) return -1;
+    int n = meta_result_rows(r);
+    key_entry *k = calloc((size_t)n + 1, sizeof(key_entry));
+    if (!k) {
+        meta_result_free(r);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(k[i].key_id, sizeof(k[i].key_id), "%s", meta_result_get(r, i, 0));
+        snprintf(k[i].name, sizeof(k[i].name), "%s", meta_result_get(r, i, 1));
+        int role = auth_role_parse(meta_result_get(r, i, 2));
+        k[i].role = role > 0 ? (auth_role)role : ROLE_NONE;
+        snprintf(k[i].salt, sizeof(k[i].salt), "%s", meta_result_get(r, i, 3));
+        snprintf(k[i].hash, sizeof(k[i].hash), "%s", meta_result_get(r, i, 4));
+        k[i].revoked = !meta_result_isnull(r, i, 5);
+    }
+    meta_result_free(r);
+    pthread_rwlock_wrlock(&a->keys_lock);
+    key_entry *old = a->keys;
+    int oldn = a->nkeys;
+    a->keys = k;
+    a->nkeys = n;
+    pthread_rwlock_unlock(&a->keys_lock);
+    cache_free(old, oldn);
+    return 0;
+}
+
+int auth_check(auth_t *a, const char *presented, auth_principal *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!presented || strncmp(presented, "dlb_", 4) != 0) return -1;
+    const char *id = presented + 4, *sep = strchr(id, '_');
+    if (!sep || sep == id || (size_t)(sep - id) >= sizeof(out->key_id) || !sep[1]) return -1;
+    char key_id[24];
+    snprintf(key_id, sizeof(key_id), "%.*s", (int)(sep - id), id);
+    int ok = -1;
+    pthread_rwlock_rdlock(&a->keys_lock);
+    for (int i = 0; i < a->nkeys; i++) {
+        key_entry *k = &a->keys[i];
+        if (strcmp(k->key_id, key_id) != 0) continue;
+        char h[65];
+        digest(k->salt, sep + 1, h);
+        if (CRYPTO_memcmp(h, k->hash, 64) == 0 && !k->revoked && k->role > ROLE_NONE) {
+            out->role = k->role;
+            snprintf(out->key_id, sizeof(out->key_id), "%s", k->key_id);
+            snprintf(out->name, sizeof(out->name), "%s", k->name);
+            ok = 0;
+        }
+        break;
+    }
+    pthread_rwlock_unlock(&a->keys_lock);
+    return ok;
+}
+
+static int valid_name(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 63) return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\') return 0;
+    }
+    return 1;
+}
+
+int auth_key_create(auth_t *a, const char *name, const char *role, char *key_out, size_t keylen,
+                    char *id_out, size_t idlen, dlb_err *err)
+{
+    int r = auth_role_parse(role);
+    if (r <= ROLE_NONE) {
+        dlb_err_set(err, 422, "invalid_role", "role must be reader, writer or admin");
+        return -1;
+    }
+    if (!valid_name(name)) {
+        dlb_err_set(err, 422, "invalid_name",
+                    "a key name is 1 to 63 printable characters without quotes or backslashes");
+        return -1;
+    }
+    unsigned char idb[6], secretb[24], saltb[16];
+    char id[13], secret[49], salt[33], hash[65];
+    if (ids_random(idb, sizeof(idb)) || ids_random(secretb, sizeof(secretb)) ||
+        ids_random(saltb, sizeof(saltb))) {
+        dlb_err_set(err, 500, "internal_error", "no randomness available");
+        return -1;
+    }
+    hex(idb, sizeof(idb), id);
+    hex(secretb, sizeof(secretb), secret);
+    hex(saltb, sizeof(saltb), salt);
+    digest(salt, secret, hash);
+    meta_conn *c = meta_acquire(a->meta);
+    if (!c) {
+        dlb_err_set(err, 503, "database_unavailable", "the metadata database is not available");
+        return -1;
+    }
+    meta_val p[] = {MVTEXT(id),   MVTEXT(name), MVTEXT(auth_role_name((auth_role)r)),
+                    MVTEXT(salt), MVTEXT(hash), MVINT((int64_t)(clock_wall() * 1e6))};
+    int64_t rc = meta_exec(c,
+                           "INSERT INTO dlb_api_keys (key_id, name, role, salt, hash, created_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?)",
+                           p, 6, NULL, 0);
+    meta_release(a->meta, c);
+    if (rc < 0) {
+        dlb_err_set(err, 503, "database_unavailable", "cannot store the key");
+        return -1;
+    }
+    snprintf(key_out, keylen, "dlb_%s_%s", id, secret);
+    snprintf(id_out, idlen, "%s", id);
+    auth_reload(a);
+    log_info("api key created", "key_id", id, "role", auth_role_name((auth_role)r));
+    return 0;
+}
+
+json_t *auth_keys_json(auth_t *a, dlb_err *err)
+{
+    meta_conn *c = meta_acquire(a->meta);
+    if (!c) {
+        dlb_err_set(err, 503, "database_unavailable", "the metadata database is not available");
+        return NULL;
+    }
+    int rc;
+    meta_result *r = meta_query(
+        c,
+        "SELECT key_id, name, role, created_at, revoked_at FROM dlb_api_keys ORDER BY created_at",
+        NULL, 0, &rc, NULL, 0);
+    meta_release(a->meta, c);
+    if (!r) {
+        dlb_err_set(err, 503, "database_unavailable", "cannot list the keys");
+        return NULL;
+    }
+    json_t *arr = json_array();
+    for (int i = 0; i < meta_result_rows(r); i++) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:f}", "key_id", meta_result_get(r, i, 0), "name",
+                              meta_result_get(r, i, 1), "role", meta_result_get(r, i, 2),
+                              "created_at", (double)meta_result_int(r, i, 3) / 1e6);
+        if (!o) continue;
+        json_object_set_new(o, "revoked_at",
+                            meta_result_isnull(r, i, 4)
+                                ? json_null()
+                                : json_real((double)meta_result_int(r, i, 4) / 1e6));
+        json_array_append_new(arr, o);
+    }
+    meta_result_free(r);
+    return arr;
+}
+
+int auth_key_revoke(auth_t *a, const char *key_id, dlb_err *err)
+{
+    meta_conn *c = meta_acquire(a->meta);
+    if (!c) {
+        dlb_err_set(err, 503, "database_unavailable", "the metadata database is not available");
+        return -1;
+    }
+    meta_val p[] = {MVINT((int64_t)(clock_wall() * 1e6)), MVTEXT(key_id)};
+    int64_t n = meta_exec(c,
+                          "UPDATE dlb_api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at "
+                          "IS NULL",
+                          p, 2, NULL, 0);
+    meta_release(a->meta, c);
+    if (n < 0) {
+        dlb_err_set(err, 503, "database_unavailable", "cannot revoke the key");
+        return -1;
+    }
+    if (n == 0) {
+        dlb_err_set(err, 404, "key_not_found", "no active key with id '%.40s'", key_id);
+        return -1;
+    }
+    auth_reload(a); /* this replica stops accepting it now; others within a second */
+    log_info("api key revoked", "key_id", key_id);
+    return 0;
+}

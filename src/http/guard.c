@@ -1,0 +1,175 @@
+#include "guard.h"
+
+#include "util/clock.h"
+#include "util/log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+struct guard_entry {
+    guard_entry *prev, *next;
+    int fd;
+    char address[64];
+    int over;        /* opened beyond a cap: its requests get 429 */
+    double deadline; /* monotonic seconds; 0 while a request is being handled */
+    int dropped;
+};
+
+struct conn_guard {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    guard_entry *head;
+    double first, next;
+    int stopping;
+    unsigned long dropped;
+    unsigned total, count, per_address;
+    pthread_t thread;
+};
+
+static double now_s(void)
+{
+    return (double)clock_mono_ns() / 1e9;
+}
+
+static void *sweep_main(void *arg)
+{
+    conn_guard *g = arg;
+    pthread_mutex_lock(&g->lock);
+    while (!g->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&g->cond, &g->lock, &ts);
+        double t = now_s();
+        for (guard_entry *e = g->head; e; e = e->next) {
+            if (e->dropped || e->deadline == 0 || t < e->deadline) continue;
+            /* The entry leaves the list before MHD closes its fd, so the fd is still ours. */
+            shutdown(e->fd, SHUT_RDWR);
+            e->dropped = 1;
+            g->dropped++;
+            log_msg(LOG_INFO, "connection dropped: request headers too slow", "component", "http",
+                    (const char *)0);
+        }
+    }
+    pthread_mutex_unlock(&g->lock);
+    return NULL;
+}
+
+conn_guard *guard_start(double first, double next)
+{
+    conn_guard *g = calloc(1, sizeof(*g));
+    if (!g) return NULL;
+    g->first = first;
+    g->next = next;
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->cond, NULL);
+    if (pthread_create(&g->thread, NULL, sweep_main, g)) {
+        pthread_mutex_destroy(&g->lock);
+        pthread_cond_destroy(&g->cond);
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+void guard_stop(conn_guard *g)
+{
+    if (!g) return;
+    pthread_mutex_lock(&g->lock);
+    g->stopping = 1;
+    pthread_cond_signal(&g->cond);
+    pthread_mutex_unlock(&g->lock);
+    pthread_join(g->thread, NULL);
+    while (g->head) {
+        guard_entry *e = g->head;
+        g->head = e->next;
+        free(e);
+    }
+    pthread_mutex_destroy(&g->lock);
+    pthread_cond_destroy(&g->cond);
+    free(g);
+}
+
+void guard_limits(conn_guard *g, unsigned total, unsigned per_address)
+{
+    pthread_mutex_lock(&g->lock);
+    g->total = total;
+    g->per_address = per_address;
+    pthread_mutex_unlock(&g->lock);
+}
+
+guard_entry *guard_open(conn_guard *g, int fd, const char *address)
+{
+    guard_entry *e = calloc(1, sizeof(*e));
+    if (!e) return NULL;
+    e->fd = fd;
+    snprintf(e->address, sizeof(e->address), "%s", address ? address : "");
+    e->deadline = now_s() + g->first;
+    pthread_mutex_lock(&g->lock);
+    g->count++;
+    if (g->total && g->count > g->total) e->over = 1;
+    if (g->per_address && e->address[0]) {
+        /* A linear walk: caps are checked once per connection, not per request. */
+        unsigned same = 1;
+        for (guard_entry *o = g->head; o; o = o->next)
+            same += strcmp(o->address, e->address) == 0;
+        if (same > g->per_address) e->over = 1;
+    }
+    e->next = g->head;
+    if (g->head) g->head->prev = e;
+    g->head = e;
+    pthread_mutex_unlock(&g->lock);
+    return e;
+}
+
+void guard_headers_done(conn_guard *g, guard_entry *e)
+{
+    if (!e) return;
+    pthread_mutex_lock(&g->lock);
+    e->deadline = 0;
+    pthread_mutex_unlock(&g->lock);
+}
+
+void guard_request_done(conn_guard *g, guard_entry *e)
+{
+    if (!e) return;
+    pthread_mutex_lock(&g->lock);
+    e->deadline = now_s() + g->next;
+    pthread_mutex_unlock(&g->lock);
+}
+
+int guard_over_limit(conn_guard *g, const guard_entry *e)
+{
+    (void)g;
+    return e && e->over;
+}
+
+void guard_close(conn_guard *g, guard_entry *e)
+{
+    if (!e) return;
+    pthread_mutex_lock(&g->lock);
+    g->count--;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        g->head = e->next;
+    if (e->next) e->next->prev = e->prev;
+    pthread_mutex_unlock(&g->lock);
+    free(e);
+}
+
+unsigned long guard_dropped(conn_guard *g)
+{
+    pthread_mutex_lock(&g->lock);
+    unsigned long n = g->dropped;
+    pthread_mutex_unlock(&g->lock);
+    return n;
+}

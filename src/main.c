@@ -6,6 +6,8 @@
 #include "cli_keys.h"
 #include "config.h"
 #include "events/events.h"
+#include "events/relay.h"
+#include "events/sampler.h"
 #include "obs/config_monitor.h"
 #include "obs/obs.h"
 #include "store/store.h"
@@ -87,6 +89,56 @@ static void drain(app_t *app)
         snprintf(n, sizeof(n), "%u", left);
         log_warn("grace period over; closing remaining connections", "inflight", n);
     }
+}
+
+/* ---- event producers: the samplers' sources and the request count ---- */
+
+static atomic_ullong g_requests_done; /* requests per second in system_metric events */
+
+static void on_request_complete(void *a, const http_req *req, int status, uint64_t ns)
+{
+    const app_t *app = a;
+    atomic_fetch_add_explicit(&g_requests_done, 1, memory_order_relaxed);
+    if (obs_prometheus_on(app->obs) || obs_perf_on(app->obs)) api_on_complete(a, req, status, ns);
+}
+
+static uint64_t events_requests(void *ctx)
+{
+    (void)ctx;
+    return atomic_load_explicit(&g_requests_done, memory_order_relaxed);
+}
+
+static json_t *pool_json(pool_t *p)
+{
+    return json_pack("{s:I, s:i, s:i, s:I}", "depth", (json_int_t)pool_queue_depth(p), "busy",
+                     pool_busy(p), "threads", pool_threads(p), "capacity",
+                     (json_int_t)pool_queue_capacity(p));
+}
+
+/* queue_status: both worker pools, requests in flight and the lineage outbox. */
+static void events_queues(void *ctx, json_t *d)
+{
+    app_t *app = ctx;
+    json_t *pools = json_object();
+    json_object_set_new(pools, "data", pool_json(app->pool));
+    json_object_set_new(pools, "control", pool_json(app->control_pool));
+    json_object_set_new(d, "worker_pools", pools);
+    json_object_set_new(d, "http_inflight", json_integer(http_server_inflight(app->http)));
+    lineage_queue_stats_t q;
+    dlb_err e = {0};
+    if (lineage_queue_stats(app->lineage, &q, &e) == 0)
+        json_object_set_new(d, "lineage_outbox",
+                            json_pack("{s:I, s:I, s:I, s:f, s:I, s:s}", "depth", (json_int_t)q.depth,
+                                      "leased", (json_int_t)q.leased, "retrying",
+                                      (json_int_t)q.retrying, "oldest_age", q.oldest_age,
+                                      "dead_letters", (json_int_t)q.dead_letters, "breaker",
+                                      q.breaker ? q.breaker : "closed"));
+}
+
+static void events_hub_extra(void *ctx, json_t *hub)
+{
+    app_t *app = ctx;
+    if (app->events_relay) json_object_set_new(hub, "relay", ev_relay_stats(app->events_relay));
 }
 
 /* The route table as JSON lines (method bits spelled out, pattern, role, run mode): the
@@ -250,6 +302,25 @@ int main(int argc, char **argv)
         log_error("cannot start the event hub");
         goto out;
     }
+    if (obs_prometheus_on(app->obs)) ev_hub_enable_metrics(app->events);
+    /* Job runs (job_status) and lineage ingest (lineage_event) publish to the hub. */
+    lineage_set_publisher(app->lineage, ev_publish_named, app->events);
+    if (cfg.use_postgres && cfg.sse_replica_fanout) {
+        char pgport[16];
+        snprintf(pgport, sizeof(pgport), "%ld", cfg.db_postgres_port);
+        app->events_relay = ev_relay_create(
+            app->events, &(ev_relay_conf){.host = cfg.db_postgres_host,
+                                          .port = pgport,
+                                          .dbname = cfg.db_postgres_db,
+                                          .user = cfg.db_postgres_user,
+                                          .password = cfg.db_postgres_password,
+                                          .sslmode = cfg.db_postgres_sslmode,
+                                          .scope = cfg.db_postgres_schema});
+        if (!app->events_relay || ev_relay_run(app->events_relay)) {
+            log_error("cannot start the event relay");
+            goto out;
+        }
+    }
 
     dlb_err store_err = {0};
     app->store = store_open_config(&cfg, &store_err);
@@ -286,8 +357,10 @@ int main(int argc, char **argv)
         .authorize = api_authorize,
         .on_finish = api_audit,
         .header_timeout = cfg.http_header_timeout,
-        .on_complete =
-            obs_prometheus_on(app->obs) || obs_perf_on(app->obs) ? api_on_complete : NULL,
+        .on_complete = obs_prometheus_on(app->obs) || obs_perf_on(app->obs) ||
+                               cfg.sse_metrics_interval > 0
+                           ? on_request_complete
+                           : NULL,
     };
     app->http = http_server_start(&opt, routes, nroutes, err, sizeof(err));
     if (!app->http) {

@@ -81,8 +81,8 @@ static json_t *object_json(const char *bucket, const store_object *o, const char
 {
     char lm[40];
     iso_time(o->mtime_ms, lm, sizeof(lm));
-    json_t *j = json_pack("{s:s, s:I, s:s, s:s}", "name", name, "size", (json_int_t)o->size,
-                          "etag", o->etag, "last_modified", lm);
+    json_t *j = json_pack("{s:s, s:I, s:s, s:s}", "name", name, "size", (json_int_t)o->size, "etag",
+                          o->etag, "last_modified", lm);
     if (j && o->content_type[0])
         json_object_set_new(j, "content_type", json_string(o->content_type));
     (void)bucket;

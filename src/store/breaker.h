@@ -14,10 +14,10 @@ typedef struct {
     pthread_mutex_t lock;
     int threshold;
     uint64_t cooldown_ns;
-    int fails;         /* consecutive */
+    int fails; /* consecutive */
     int state;
     uint64_t open_until;
-    int probe_out;     /* half-open: the probe is in flight */
+    int probe_out; /* half-open: the probe is in flight */
 } breaker_t;
 
 void breaker_init(breaker_t *b, int threshold, double cooldown_s);

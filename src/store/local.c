@@ -31,8 +31,7 @@ static void errno_err(dlb_err *e, const char *what, const char *name)
 {
     int en = errno;
     if (en == ENOSPC || en == EDQUOT)
-        dlb_err_set(e, 507, "insufficient_storage", "cannot %s '%s': %s", what, name,
-                    strerror(en));
+        dlb_err_set(e, 507, "insufficient_storage", "cannot %s '%s': %s", what, name, strerror(en));
     else
         dlb_err_set(e, 500, "store_error", "cannot %s '%s': %s", what, name, strerror(en));
 }
@@ -80,8 +79,8 @@ static void bucket_path(const local_store *l, const char *bucket, char *out, siz
 
 /* The path of the object's file with tag 'o' or 'm' for its last segment; dirlen gets the
  * length of its directory part. -1 (400) when a segment is too long for a file name. */
-static int key_path(const local_store *l, const char *bucket, const char *key, char tag,
-                    char *out, size_t n, size_t *dirlen, dlb_err *e)
+static int key_path(const local_store *l, const char *bucket, const char *key, char tag, char *out,
+                    size_t n, size_t *dirlen, dlb_err *e)
 {
     int w = snprintf(out, n, "%s/%s", l->root, bucket);
     size_t used = (size_t)w;
@@ -372,8 +371,7 @@ static int open_object(local_store *l, const char *bucket, const char *key, char
     return -1;
 }
 
-static int local_head(void *d, const char *bucket, const char *key, store_object *out,
-                      dlb_err *e)
+static int local_head(void *d, const char *bucket, const char *key, store_object *out, dlb_err *e)
 {
     char mpath[4200];
     int fd = open_object(d, bucket, key, mpath, sizeof(mpath), e);
@@ -440,8 +438,8 @@ static int local_delete(void *d, const char *bucket, const char *key, dlb_err *e
     if (unlink(opath)) {
         if (errno == ENOENT || errno == ENOTDIR) {
             if (!bucket_missing(l, bucket, e))
-                dlb_err_set(e, 404, "no_such_key", "object '%s' does not exist in bucket '%s'",
-                            key, bucket);
+                dlb_err_set(e, 404, "no_such_key", "object '%s' does not exist in bucket '%s'", key,
+                            bucket);
         } else {
             errno_err(e, "delete", key);
         }
@@ -497,6 +495,8 @@ static int walk(const char *dir, char *kp, size_t kplen, const char *prefix, key
     int rc = 0;
     size_t plen = prefix ? strlen(prefix) : 0;
     struct dirent *de;
+    /* readdir on a stream of our own is thread-safe in glibc; readdir_r is deprecated. */
+    // cppcheck-suppress readdirCalled
     while (rc == 0 && (de = readdir(dh)) != NULL) {
         const char *n = de->d_name;
         if ((n[0] != 'o' && n[0] != 'd') || n[1] != '_') continue;
@@ -613,10 +613,11 @@ static int local_list(void *d, const char *bucket, const char *prefix, const cha
             break;
         }
         char mpath[4200];
-        int fd = open_object(l, bucket, k, mpath, sizeof(mpath), e);
+        dlb_err gone = {0};
+        int fd = open_object(l, bucket, k, mpath, sizeof(mpath), &gone);
         if (fd < 0) continue; /* deleted while listing */
         store_object o = {0};
-        if (describe(fd, mpath, &o, e) == 0)
+        if (describe(fd, mpath, &o, &gone) == 0)
             rc = store_listing_add(out, k, o.size, o.etag, o.content_type, o.mtime_ms);
         close(fd);
         last = k;

@@ -29,12 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define POOL_MAX      32
-#define ERRBODY_MAX   (64 * 1024)
-#define LISTBODY_MAX  (8u << 20)
-#define MIN_PART      (5u << 20) /* S3's smallest part (but the last) */
-#define MAX_PARTS     10000
-#define EMPTY_SHA256  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define POOL_MAX     32
+#define ERRBODY_MAX  (64 * 1024)
+#define LISTBODY_MAX (8u << 20)
+#define MIN_PART     (5u << 20) /* S3's smallest part (but the last) */
+#define MAX_PARTS    10000
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 typedef struct {
     char base[600];     /* scheme://host[:port] */
@@ -197,8 +197,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     s3_call *c = ud;
     size_t len = size * n;
     char line[1024];
-    snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) - 1 ? len : sizeof(line) - 1),
-             p);
+    snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) - 1 ? len : sizeof(line) - 1), p);
     line[strcspn(line, "\r\n")] = 0;
     if (strncmp(line, "HTTP/", 5) == 0) { /* a new response (after 100 Continue) */
         const char *sp = strchr(line, ' ');
@@ -433,7 +432,8 @@ static void map_error(const s3_store *s, s3_call *c, dlb_err *e)
     long st = c->status;
     const char *b = c->bucket ? c->bucket : "", *k = c->key ? c->key : "";
     if (!code[0]) { /* HEAD answers carry no body */
-        if (st == 404) snprintf(code, sizeof(code), "%s", c->key ? "NoSuchKey" : "NoSuchBucket");
+        if (st == 404)
+            snprintf(code, sizeof(code), "%s", c->key ? "NoSuchKey" : "NoSuchBucket");
         else if (st == 403)
             snprintf(code, sizeof(code), "AccessDenied");
         else if (st == 416)
@@ -475,6 +475,8 @@ static void map_error(const s3_store *s, s3_call *c, dlb_err *e)
 /* Runs c with retries and the breaker. 0 on a 2xx answer, else -1 with e set. */
 static int s3_do(s3_store *s, s3_call *c, dlb_err *e)
 {
+    dlb_err scratch = {0};
+    if (!e) e = &scratch;
     CURL *h = handle_get(s);
     if (!h) {
         dlb_err_set(e, 500, "internal_error", "cannot create a curl handle");
@@ -639,9 +641,8 @@ static void abort_upload(s3_store *s, const char *bucket, const char *key, const
     buf_free(&c.body);
 }
 
-static int put_multipart(s3_store *s, const char *bucket, const char *key, int fd,
-                         uint64_t off, uint64_t size, const char *ctype, store_object *out,
-                         dlb_err *e)
+static int put_multipart(s3_store *s, const char *bucket, const char *key, int fd, uint64_t off,
+                         uint64_t size, const char *ctype, store_object *out, dlb_err *e)
 {
     s3_call c;
     buf_t q, done;
@@ -698,8 +699,7 @@ static int put_multipart(s3_store *s, const char *bucket, const char *key, int f
     /* S3 may answer 200 and still fail the completion in the body. */
     char code[64], msg[256];
     if (ok && s3_xml_error(c.body.data, c.body.len, code, sizeof(code), msg, sizeof(msg)) == 0) {
-        dlb_err_set(e, 502, "store_error", "the object store failed the upload: %s: %s", code,
-                    msg);
+        dlb_err_set(e, 502, "store_error", "the object store failed the upload: %s: %s", code, msg);
         ok = 0;
     }
     if (ok) {
@@ -726,9 +726,8 @@ out:
     return rc;
 }
 
-static int s3_put(void *d, const char *bucket, const char *key, const char *path,
-                  uint64_t offset, uint64_t size, const char *ctype, store_object *out,
-                  dlb_err *e)
+static int s3_put(void *d, const char *bucket, const char *key, const char *path, uint64_t offset,
+                  uint64_t size, const char *ctype, store_object *out, dlb_err *e)
 {
     s3_store *s = d;
     int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -41,7 +41,8 @@ char *s3_xml_decode(const char *s, size_t n)
         static const struct {
             const char *ent;
             char c;
-        } named[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+        } named[] = {
+            {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
         int done = 0;
         for (size_t k = 0; semi && k < sizeof(named) / sizeof(named[0]); k++)
             if (strlen(named[k].ent) == el && memcmp(s + i, named[k].ent, el) == 0) {
@@ -113,8 +114,7 @@ char *s3_xml_take(const char *doc, size_t len, size_t *pos, const char *tag)
     return s3_xml_decode(doc + s, n);
 }
 
-int s3_xml_error(const char *doc, size_t len, char *code, size_t codelen, char *msg,
-                 size_t msglen)
+int s3_xml_error(const char *doc, size_t len, char *code, size_t codelen, char *msg, size_t msglen)
 {
     size_t pos = 0, s, n;
     if (!doc || s3_xml_next(doc, len, &pos, "Error", &s, &n)) return -1;

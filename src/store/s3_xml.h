@@ -19,8 +19,7 @@ int s3_xml_next(const char *doc, size_t len, size_t *pos, const char *tag, size_
 char *s3_xml_decode(const char *s, size_t n);
 
 /* <Error><Code>..</Code><Message>..</Message></Error>: 0 when found. */
-int s3_xml_error(const char *doc, size_t len, char *code, size_t codelen, char *msg,
-                 size_t msglen);
+int s3_xml_error(const char *doc, size_t len, char *code, size_t codelen, char *msg, size_t msglen);
 /* ListObjectsV2 result into out (objects, common prefixes, next token, truncation). */
 int s3_xml_list(const char *doc, size_t len, store_listing *out);
 /* "2009-10-12T17:50:30.000Z" to ms since the epoch; -1 when malformed. */

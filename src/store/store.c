@@ -102,8 +102,7 @@ static size_t utf8_len(const unsigned char *p)
     }
     if (p[0] >= 0xF0 && p[0] <= 0xF4) {
         unsigned lo = p[0] == 0xF0 ? 0x90 : 0x80, hi = p[0] == 0xF4 ? 0x8F : 0xBF;
-        return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80 ? 4
-                                                                                          : 0;
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80 ? 4 : 0;
     }
     return 0;
 }
@@ -112,7 +111,8 @@ int store_key_ok(const char *key, dlb_err *e)
 {
     size_t n = key ? strlen(key) : 0;
     const char *why = NULL;
-    if (n == 0 || n > STORE_KEY_MAX) why = "must be 1 to 1024 bytes long";
+    if (n == 0 || n > STORE_KEY_MAX)
+        why = "must be 1 to 1024 bytes long";
     else if (key[0] == '/')
         why = "must not start with '/'";
     for (size_t i = 0; !why && i < n;) {
@@ -304,8 +304,7 @@ int store_bucket_delete(store_t *s, const char *bucket, dlb_err *e)
 }
 
 int store_put_file(store_t *s, const char *bucket, const char *key, const char *path,
-                   uint64_t offset, uint64_t size, const char *ctype, store_object *out,
-                   dlb_err *e)
+                   uint64_t offset, uint64_t size, const char *ctype, store_object *out, dlb_err *e)
 {
     if (store_bucket_name_ok(bucket, e) || store_key_ok(key, e)) return -1;
     uint64_t t0 = clock_mono_ns();
@@ -361,8 +360,8 @@ int store_delete(store_t *s, const char *bucket, const char *key, dlb_err *e)
     return finish(s, t0, s->drv->del(s->d, bucket, key, e));
 }
 
-int store_list(store_t *s, const char *bucket, const char *prefix, const char *delimiter,
-               int limit, const char *token, store_listing *out, dlb_err *e)
+int store_list(store_t *s, const char *bucket, const char *prefix, const char *delimiter, int limit,
+               const char *token, store_listing *out, dlb_err *e)
 {
     memset(out, 0, sizeof(*out));
     if (store_bucket_name_ok(bucket, e)) return -1;

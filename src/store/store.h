@@ -31,17 +31,17 @@ typedef struct {
     uint64_t multipart_threshold; /* larger puts use multipart upload */
     double timeout;               /* seconds one transfer may take */
     int attempts;                 /* tries on 5xx and transport errors (0: 3) */
-    int breaker_failures;   /* consecutive transport failures that open the breaker (0: 5) */
-    double breaker_cooldown; /* seconds the breaker stays open before a probe (0: 2) */
-    double backoff_base;     /* seconds before the first retry (0: 0.05) */
+    int breaker_failures;         /* consecutive transport failures that open the breaker (0: 5) */
+    double breaker_cooldown;      /* seconds the breaker stays open before a probe (0: 2) */
+    double backoff_base;          /* seconds before the first retry (0: 0.05) */
 } store_options;
 
 typedef struct {
-    char *key;          /* owned */
+    char *key; /* owned */
     uint64_t size;
-    char etag[80];      /* without quotes */
+    char etag[80]; /* without quotes */
     char content_type[128];
-    int64_t mtime_ms;   /* last modified, ms since the epoch */
+    int64_t mtime_ms; /* last modified, ms since the epoch */
 } store_object;
 
 typedef struct {
@@ -118,8 +118,8 @@ int store_get(store_t *s, const char *bucket, const char *key, const store_range
 /* 404 no_such_key when absent. */
 int store_delete(store_t *s, const char *bucket, const char *key, dlb_err *e);
 /* Up to limit (1-1000) keys after token (NULL: from the start) in key order. */
-int store_list(store_t *s, const char *bucket, const char *prefix, const char *delimiter,
-               int limit, const char *token, store_listing *out, dlb_err *e);
+int store_list(store_t *s, const char *bucket, const char *prefix, const char *delimiter, int limit,
+               const char *token, store_listing *out, dlb_err *e);
 void store_listing_free(store_listing *l);
 
 #endif

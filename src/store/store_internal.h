@@ -18,15 +18,14 @@ typedef struct {
     int (*bucket_create)(void *d, const char *bucket, dlb_err *e);
     int (*bucket_exists)(void *d, const char *bucket, dlb_err *e);
     int (*bucket_delete)(void *d, const char *bucket, dlb_err *e);
-    int (*put_file)(void *d, const char *bucket, const char *key, const char *path,
-                    uint64_t offset, uint64_t size, const char *ctype, store_object *out,
-                    dlb_err *e);
+    int (*put_file)(void *d, const char *bucket, const char *key, const char *path, uint64_t offset,
+                    uint64_t size, const char *ctype, store_object *out, dlb_err *e);
     int (*head)(void *d, const char *bucket, const char *key, store_object *out, dlb_err *e);
     int (*get)(void *d, const char *bucket, const char *key, const store_range *range,
                const store_sink *sink, uint64_t *size_out, dlb_err *e);
     int (*del)(void *d, const char *bucket, const char *key, dlb_err *e);
-    int (*list)(void *d, const char *bucket, const char *prefix, const char *delimiter,
-                int limit, const char *token, store_listing *out, dlb_err *e);
+    int (*list)(void *d, const char *bucket, const char *prefix, const char *delimiter, int limit,
+                const char *token, store_listing *out, dlb_err *e);
 } store_driver;
 
 extern const store_driver store_local_driver;

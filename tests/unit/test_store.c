@@ -51,14 +51,16 @@ static void test_key_names(void **state)
 {
     (void)state;
     dlb_err e;
-    const char *good[] = {"a",         "a/b/c.txt",       "données/été.csv", "日本/語.txt",
-                          "emoji/🦆", "a..b/c.d..e",     "...", "a b+c=d&e?f#g"};
+    const char *good[] = {"a",           "a/b/c.txt",    "données/été.csv",
+                          "日本/語.txt", "emoji/🦆",   "a..b/c.d..e",
+                          "...",         "a b+c=d&e?f#g"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         memset(&e, 0, sizeof(e));
         assert_int_equal(store_key_ok(good[i], &e), 0);
     }
-    const char *bad[] = {"",     "/abs",   "a//b",   "trail/",      "a/../b",     "..",
-                         "a/./b", ".",     "a\x01b", "tab\there",   "del\x7f",    "bad\xff",
+    const char *bad[] = {"",         "/abs",         "a//b",       "trail/",
+                         "a/../b",   "..",           "a/./b",      ".",
+                         "a\x01b",   "tab\there",    "del\x7f",    "bad\xff",
                          "\xc0\xaf", "\xed\xa0\x80", "c1\xc2\x85", NULL};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         memset(&e, 0, sizeof(e));
@@ -111,8 +113,14 @@ static void test_ranges(void **state)
     store_range_parse("bytes=0-", &r);
     assert_int_equal(store_range_resolve(&r, 0, &off, &len), -1);
     /* Ignored: the whole object. */
-    const char *ignored[] = {"bytes=0-1,3-4", "items=0-1", "bytes=5-2", "bytes=a-b", "bytes=-",
-                             "bytes=", "bytes=99999999999999999999-", NULL};
+    const char *ignored[] = {"bytes=0-1,3-4",
+                             "items=0-1",
+                             "bytes=5-2",
+                             "bytes=a-b",
+                             "bytes=-",
+                             "bytes=",
+                             "bytes=99999999999999999999-",
+                             NULL};
     for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
         store_range_parse(ignored[i], &r);
         assert_false(r.set);
@@ -200,8 +208,7 @@ static void put_str(store_t *s, const char *dir, const char *bucket, const char 
     write_file(src, data, strlen(data));
     dlb_err e = {0};
     store_object o;
-    assert_int_equal(store_put_file(s, bucket, key, src, 0, strlen(data), "text/plain", &o, &e),
-                     0);
+    assert_int_equal(store_put_file(s, bucket, key, src, 0, strlen(data), "text/plain", &o, &e), 0);
     assert_int_equal(o.size, strlen(data));
 }
 
@@ -220,8 +227,7 @@ static void test_local_objects(void **state)
     snprintf(src, sizeof(src), "%s/src", f->dir);
     write_file(src, "XXhello worldYY", 15);
     store_object o;
-    assert_int_equal(store_put_file(f->s, "bkt", "a/b.txt", src, 2, 11, "text/plain", &o, &e),
-                     0);
+    assert_int_equal(store_put_file(f->s, "bkt", "a/b.txt", src, 2, 11, "text/plain", &o, &e), 0);
     assert_string_equal(o.etag, "5eb63bbbe01eeed093cb22bb8f5acdc3"); /* md5("hello world") */
     /* "a" and "a/b.txt" coexist (a file and a directory in the local layout). */
     put_str(f->s, f->dir, "bkt", "a", "just a");
@@ -355,20 +361,20 @@ static void test_xml_error(void **state)
 static void test_xml_list(void **state)
 {
     (void)state;
-    const char *doc =
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-        "<Name>b</Name><Prefix>p/</Prefix><KeyCount>3</KeyCount><MaxKeys>2</MaxKeys>"
-        "<Delimiter>/</Delimiter><IsTruncated>true</IsTruncated>"
-        "<Contents><Key>p/a&amp;b &lt;c&gt; &#233;&#x1F986;</Key>"
-        "<LastModified>2024-01-02T03:04:05.678Z</LastModified>"
-        "<ETag>&quot;5eb63bbbe01eeed093cb22bb8f5acdc3&quot;</ETag><Size>11</Size>"
-        "<StorageClass>STANDARD</StorageClass></Contents>"
-        "<Contents><Key>p/z</Key><LastModified>2024-01-02T03:04:05Z</LastModified>"
-        "<ETag>\"abc-2\"</ETag><Size>0</Size></Contents>"
-        "<CommonPrefixes><Prefix>p/dir/</Prefix></CommonPrefixes>"
-        "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
-        "</ListBucketResult>";
+    const char *doc = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                      "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+                      "<Name>b</Name><Prefix>p/</Prefix><KeyCount>3</KeyCount><MaxKeys>2</MaxKeys>"
+                      "<Delimiter>/</Delimiter><IsTruncated>true</IsTruncated>"
+                      "<Contents><Key>p/a&amp;b &lt;c&gt; &#233;&#x1F986;</Key>"
+                      "<LastModified>2024-01-02T03:04:05.678Z</LastModified>"
+                      "<ETag>&quot;5eb63bbbe01eeed093cb22bb8f5acdc3&quot;</ETag><Size>11</Size>"
+                      "<StorageClass>STANDARD</StorageClass></Contents>"
+                      "<Contents><Key>p/z</Key><LastModified>2024-01-02T03:04:05Z</LastModified>"
+                      "<ETag>\"abc-2\"</ETag><Size>0</Size></Contents>"
+                      "<CommonPrefixes><Prefix>p/dir/</Prefix></CommonPrefixes>"
+                      "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</"
+                      "NextContinuationToken>"
+                      "</ListBucketResult>";
     store_listing l = {0};
     assert_int_equal(s3_xml_list(doc, strlen(doc), &l), 0);
     assert_int_equal(l.nobjects, 2);

@@ -17,7 +17,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
-import S3rver from 's3rver';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const E2E_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export const S3_ACCESS_KEY = 'S3RVER'; // s3rver's built-in account
 export const S3_SECRET_KEY = 'S3RVER';
@@ -103,13 +106,57 @@ export async function verifySigV4(req, { accessKey, secretKey, region }) {
 }
 
 /**
+ * s3rver in a child process: its continuation tokens use DES, which Node 20's OpenSSL 3
+ * only offers with --openssl-legacy-provider (in-process, every listing with a next page
+ * fails with ERR_OSSL_EVP_UNSUPPORTED). DLB_S3_LOG=1 shows its request log.
+ */
+function startBackend(dir) {
+  const code = `
+    import S3rver from 's3rver';
+    const s = new S3rver({ address: '127.0.0.1', port: 0, silent: process.env.DLB_S3_LOG !== '1',
+                           directory: ${JSON.stringify(dir)} });
+    const a = await s.run();
+    process.stdout.write(JSON.stringify({ port: a.port }) + '\\n');
+    process.on('SIGTERM', () => s.close().finally(() => process.exit(0)));
+  `;
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--input-type=module', '-e', code], {
+    cwd: E2E_DIR,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((r) => child.on('exit', r));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('s3rver did not start within 15 s')), 15000);
+    child.on('error', reject);
+    child.on('exit', (c) => reject(new Error(`s3rver exited with ${c} before it listened`)));
+    child.stdout.on('data', (d) => {
+      out += d;
+      const i = out.indexOf('\n');
+      if (i < 0) return;
+      clearTimeout(timer);
+      const { port } = JSON.parse(out.slice(0, i));
+      child.stdout.resume();
+      resolve({
+        port,
+        async close() {
+          if (child.exitCode === null) child.kill('SIGTERM');
+          const t = setTimeout(() => child.kill('SIGKILL'), 3000);
+          await exited;
+          clearTimeout(t);
+        },
+      });
+    });
+  });
+}
+
+/**
  * Starts s3rver and the verifying front. Options: accessKey/secretKey/region the front
  * accepts (the server under test may be given other ones to see the refusal).
  */
 export async function startS3({ accessKey = S3_ACCESS_KEY, secretKey = S3_SECRET_KEY, region = S3_REGION } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dlb-s3rver-'));
-  const backend = new S3rver({ address: '127.0.0.1', port: 0, silent: process.env.DLB_S3_LOG !== '1', directory: dir });
-  const baddr = await backend.run();
+  const backend = await startBackend(dir);
+  const baddr = { port: backend.port };
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const stats = {
     requests: 0,
@@ -207,7 +254,7 @@ export async function startS3({ accessKey = S3_ACCESS_KEY, secretKey = S3_SECRET
         await closed;
       }
       agent.destroy();
-      await backend.close().catch(() => {});
+      await backend.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

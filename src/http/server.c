@@ -888,7 +888,8 @@ http_server *http_server_start(const http_options *opt, const http_route *routes
     ops[no++] =
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, opt->connection_timeout, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
-    if (opt->max_connections_per_ip)
+    /* MHD's per-address cap only resets connections; when the guard runs it answers 429. */
+    if (opt->max_connections_per_ip && opt->header_timeout <= 0)
         ops[no++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, hard_ip, NULL};
     if (opt->threads > 1)
         ops[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, opt->threads, NULL};

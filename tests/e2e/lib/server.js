@@ -12,6 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -135,12 +136,13 @@ export class Server {
   constructor(env, opts = {}) {
     this.extraEnv = env;
     this.args = opts.args || [];
+    this.scheme = opts.https ? 'https' : 'http';
     this.lines = []; // {stream, text, json, t}
     this.exit = null; // {code, signal}
   }
 
   url(p = '/') {
-    return `http://127.0.0.1:${this.port}${p}`;
+    return `${this.scheme}://127.0.0.1:${this.port}${p}`;
   }
 
   /** All captured lines: [{stream: 'stdout'|'stderr', text, json (parsed or null), t}]. */
@@ -257,7 +259,7 @@ export class Server {
         );
       }
       try {
-        const r = await request(this.url('/health/live'), { timeout: 1000 });
+        const r = await request(this.url('/health/live'), { timeout: 1000, insecure: true });
         if (r.status === 200) return;
         lastErr = `GET /health/live answered ${r.status}: ${r.text.slice(0, 200)}`;
       } catch (e) {
@@ -422,9 +424,12 @@ export function runBinary(args = [], env = {}, { timeoutMs = 10000 } = {}) {
  * A raw HTTP request on its own connection (no keep-alive, no automatic Accept-Encoding,
  * no decompression). Resolves {status, headers, rawHeaders, body (Buffer), text, json}.
  */
-export function request(url, { method = 'GET', headers = {}, body, timeout = 30000, agent = false } = {}) {
+export function request(url, { method = 'GET', headers = {}, body, timeout = 30000, agent = false, insecure = false } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent, timeout }, (res) => {
+    // insecure: the readiness probe of an HTTPS server whose test certificate Node does not know
+    const mod = url.startsWith('https:') ? https : http;
+    const extra = insecure && mod === https ? { rejectUnauthorized: false } : {};
+    const req = mod.request(url, { method, headers, agent, timeout, ...extra }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('error', reject);

@@ -4,6 +4,7 @@
 # See bench/README.md. Environment:
 #   BENCH_SECONDS=10          wrk duration per target (after a 2 s warm-up)
 #   BENCH_FEATURE_TOGGLES=1   also measure ours with metrics/perf tracking off vs on
+#   BENCH_AUTH=1              also measure an authenticated GET with authentication off vs on
 #   BENCH_BIN=build/ducklake-backend   the server binary to measure
 # Exits non-zero only when something cannot be built or started; a missed target
 # prints MISSED.
@@ -20,6 +21,7 @@ BIN=${BENCH_BIN:-build/ducklake-backend}
 case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
 NGINX_WORKERS=${BENCH_NGINX_WORKERS:-2}
 
+WRK_EXTRA=()
 die() { echo "bench/http: $*" >&2; exit 1; }
 note() { echo "bench/http: $*" >&2; }
 
@@ -125,8 +127,8 @@ bench() {
     local name=$1 url=$2 lua=${3:-} out=$TMP/wrk-$1.txt
     local script=()
     [ -n "$lua" ] && script=(-s "$lua")
-    run_wait wrk -t$THREADS -c$CONNS -d${WARM}s --timeout 2s "${script[@]}" "$url" >/dev/null 2>&1
-    run_wait wrk -t$THREADS -c$CONNS -d"${SECS}s" --timeout 2s --latency "${script[@]}" "$url" >"$out" 2>&1
+    run_wait wrk -t$THREADS -c$CONNS -d${WARM}s --timeout 2s "${WRK_EXTRA[@]}" "${script[@]}" "$url" >/dev/null 2>&1
+    run_wait wrk -t$THREADS -c$CONNS -d"${SECS}s" --timeout 2s --latency "${WRK_EXTRA[@]}" "${script[@]}" "$url" >"$out" 2>&1
     R_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
     # " 99%  1.23ms": wrk prints us, ms, s, m or h.
     R_P99=$(awk '$1 == "99%" {
@@ -266,6 +268,25 @@ if [ "${BENCH_FEATURE_TOGGLES:-0}" = 1 ]; then
     done
 fi
 
+if [ "${BENCH_AUTH:-0}" = 1 ]; then
+    stop_pid "$OURS_MAIN" 2>/dev/null
+    echo "measuring an authenticated GET (/config/features, reader role) with authentication off and on ..." >&2
+    if start_ours "$P_TOG" "ours-auth-off" FEATURE_ENABLE_AUTHENTICATION=false; then
+        bench "auth-off" "http://127.0.0.1:$P_TOG/config/features"
+        RPS[auth-off]=$R_RPS P99[auth-off]=$R_P99 ERR[auth-off]=$R_ERR
+        stop_pid "$OURS_PID"
+    fi
+    mkdir -p "$TMP/ours-auth-on-data"
+    AUTH_KEY=$(DATA_DIR="$TMP/ours-auth-on-data" "$BIN" keys create --name bench --role reader 2>/dev/null)
+    if [ -n "$AUTH_KEY" ] && start_ours "$P_TOG" "ours-auth-on" FEATURE_ENABLE_AUTHENTICATION=true; then
+        WRK_EXTRA=(-H "Authorization: Bearer $AUTH_KEY")
+        bench "auth-on" "http://127.0.0.1:$P_TOG/config/features"
+        WRK_EXTRA=()
+        RPS[auth-on]=$R_RPS P99[auth-on]=$R_P99 ERR[auth-on]=$R_ERR
+        stop_pid "$OURS_PID"
+    fi
+fi
+
 # ---------------------------------------------------------------- report
 row() { # row NAME KEY [REF_KEY]
     local ref=${3:-}
@@ -318,6 +339,17 @@ if [ "${BENCH_FEATURE_TOGGLES:-0}" = 1 ]; then
     row "true" features-true
     printf "  %-34s %5s%%\n" "throughput cost of true vs false" \
         "$(awk -v a="${RPS[features-false]}" -v b="${RPS[features-true]}" \
+            'BEGIN { if (a + 0 == 0) print "n/a"; else printf "%.1f", (a - b) * 100 / a }')"
+fi
+
+if [ "${BENCH_AUTH:-0}" = 1 ]; then
+    echo
+    echo "Authentication (ours, GET /config/features with a reader key)"
+    printf "  %-16s %12s %10s %14s %8s\n" auth req/s p99 "" errors
+    row "off" auth-off
+    row "on" auth-on
+    printf "  %-34s %5s%%   (target < 5)\n" "throughput cost of on vs off" \
+        "$(awk -v a="${RPS[auth-off]}" -v b="${RPS[auth-on]}" \
             'BEGIN { if (a + 0 == 0) print "n/a"; else printf "%.1f", (a - b) * 100 / a }')"
 fi
 

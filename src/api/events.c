@@ -5,6 +5,7 @@
 
 #include "app.h"
 #include "events/events.h"
+#include "events/relay.h"
 
 #include <jansson.h>
 #include <netinet/in.h>
@@ -173,7 +174,11 @@ void api_events_stats(http_req *req, http_resp *resp)
     app_t *app = req->app;
     const char *cl = http_req_query(req, "clients");
     int with = !(cl && (strcmp(cl, "false") == 0 || strcmp(cl, "0") == 0));
-    http_resp_json(resp, 200, ev_hub_stats(app->events, with));
+    json_t *o = ev_hub_stats(app->events, with);
+    json_object_set_new(o, "instance", json_string(ev_hub_instance(app->events)));
+    json_object_set_new(o, "relay",
+                        app->events_relay ? ev_relay_stats(app->events_relay) : json_null());
+    http_resp_json(resp, 200, o);
 }
 
 void api_events_zombies(http_req *req, http_resp *resp)

@@ -94,6 +94,41 @@ uint64_t ev_publish(ev_hub *h, int type, struct json_t *data, const ev_tags *tag
 uint64_t ev_publish_to(ev_hub *h, int type, struct json_t *data, const char *const *ids,
                        size_t nids, size_t *delivered);
 
+/* A periodic sample (queue_status, system_metric): delivered to the matching clients as an
+ * unnumbered event, like a heartbeat: not kept in history, never replayed (the next sample
+ * supersedes it), never forwarded to other replicas. Does nothing when no client is
+ * connected. data is borrowed. */
+void ev_publish_sample(ev_hub *h, int type, struct json_t *data);
+/* lineage_publish_fn's shape (lineage/lineage.h), ctx being the hub: publishes data under
+ * the type name ("job_status", "lineage_event"); an unknown name is ignored. */
+void ev_publish_named(void *hub, const char *type, const struct json_t *data);
+
+/* ---- fan-out across replicas (events/relay.h) ---- */
+
+/* Called under the hub's lock, in id order, for every event published on this replica
+ * (ev_publish, ev_publish_to; never for samples nor for events that came from another
+ * replica). env is the serialised envelope; targets is NULL for a broadcast. Must not
+ * block and must not call into the hub. */
+typedef void (*ev_forward_fn)(void *ctx, int type, const char *env, size_t len, double ts,
+                              const ev_tags *tags, const char *const *targets, size_t ntargets);
+/* Set before clients connect and producers publish (or NULL to stop forwarding). */
+void ev_hub_set_forward(ev_hub *h, ev_forward_fn fn, void *ctx);
+/* An event that another replica published: numbered by this hub (so that a client's
+ * Last-Event-ID replay on this replica stays gap-free), kept in history and delivered like a
+ * local one (to the named clients only when targets is not NULL), never forwarded again.
+ * Returns the local id, 0 when out of memory or type is unknown. */
+uint64_t ev_publish_envelope(ev_hub *h, int type, const char *env, size_t len, double ts,
+                             const ev_tags *tags, const char *const *targets, size_t ntargets);
+/* This process's random instance id (16 hex digits): the origin of the events it forwards. */
+const char *ev_hub_instance(const ev_hub *h);
+
+/* Registers the hub's Prometheus series (obs/metrics.h): dlb_sse_clients,
+ * dlb_sse_connections_total, dlb_sse_events_published_total{type},
+ * dlb_sse_clients_dropped_total{reason}, dlb_sse_zombies_detected_total{reason} and
+ * dlb_sse_delivery_latency_seconds (publication to the last byte handed to the socket). Once,
+ * before the server starts, and only when metrics are on. */
+void ev_hub_enable_metrics(ev_hub *h);
+
 /* Ends a client's stream now. 0, or -1 when no such client. */
 int ev_hub_disconnect(ev_hub *h, const char *client_id);
 /* Records a pong. 0, or -1 when no such client; *matched tells whether ping_id was the

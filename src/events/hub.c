@@ -78,6 +78,10 @@ ev_hub *ev_hub_create(const ev_options *opt)
      * an old client still holds, so such a client gets a reset instead of a wrong replay. */
     h->last_id = (uint64_t)(clock_wall() * 1e6);
     h->evicted_upto = h->last_id;
+    unsigned char r[8];
+    ids_random(r, sizeof(r));
+    for (int i = 0; i < 8; i++)
+        snprintf(h->instance + 2 * i, 3, "%02x", r[i]);
     return h;
 }
 
@@ -137,6 +141,7 @@ void ev_hub_free(ev_hub *h)
         }
     free(h->probe);
     free(h->probe_clients);
+    ev_metrics_free(h);
     pthread_cond_destroy(&h->cond);
     pthread_mutex_destroy(&h->lock);
     free(h);
@@ -432,7 +437,8 @@ long ev_client_read(ev_client *c, char *out, size_t max)
         pthread_mutex_unlock(&c->lock);
         return -2;
     }
-    size_t n = ev_queue_read(&c->q, out, max);
+    double ts = 0;
+    size_t n = ev_queue_read_ts(&c->q, out, max, &ts);
     if (n) {
         c->consumed += n;
         c->last_consumed = ev_now();
@@ -440,6 +446,7 @@ long ev_client_read(ev_client *c, char *out, size_t max)
     }
     int end = !n && c->closing;
     pthread_mutex_unlock(&c->lock);
+    if (ts > 0) ev_metrics_latency(c->hub, ts);
     return end ? -1 : (long)n;
 }
 
@@ -475,10 +482,11 @@ static void derive_tags(json_t *d, ev_tags *t)
     t->ns = str_at(d, "namespace", NULL);
     if (!t->ns) t->ns = str_at(d, "metadata", "namespace");
     if (!t->ns) t->ns = str_at(d, "job", "namespace");
+    if (!t->ns) t->ns = str_at(d, "job_namespace", NULL);
 }
 
 /* Serialises data into its envelope; the id is added under the lock. */
-static char *envelope_of(ev_hub *h, json_t *data, double *ts, size_t *len)
+static char *envelope_of(ev_hub *h, const json_t *data, double *ts, size_t *len)
 {
     *ts = ev_now() + h->wall_offset;
     char *dj = data ? json_dumps(data, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
@@ -487,6 +495,66 @@ static char *envelope_of(ev_hub *h, json_t *data, double *ts, size_t *len)
     char *env = ev_envelope(*ts, dj, len);
     free(dj);
     return env;
+}
+
+enum { PUB_FORWARD = 1, PUB_SAMPLE = 2 };
+
+/* Numbers (unless a sample), keeps in history (broadcasts only) and queues env for the
+ * matching clients, or for the named ones when ids is not NULL. Returns the id (1 for a
+ * sample), 0 when out of memory. */
+static uint64_t publish_env(ev_hub *h, int type, const char *env, size_t len, double ts,
+                            const ev_tags *t, const char *const *ids, size_t nids, int flags,
+                            size_t *delivered)
+{
+    int sample = flags & PUB_SAMPLE;
+    pthread_mutex_lock(&h->lock);
+    uint64_t id = sample ? 0 : ++h->last_id;
+    ev_frame *f = ev_frame_event(id, type, ev_type_name(type), env, len, ts, ids ? NULL : t);
+    if (!f) {
+        /* The id is burnt; record it as evicted so that replay across it says reset. */
+        if (!sample && !ids) h->evicted_upto = id;
+        pthread_mutex_unlock(&h->lock);
+        return 0;
+    }
+    if (!sample && !ids) {
+        size_t cap = h->opt.history_size;
+        if (h->hist_count == cap) {
+            ev_frame *old = h->history[h->hist_head];
+            h->evicted_upto = old->id;
+            ev_frame_unref(old);
+            h->hist_head = (h->hist_head + 1) % cap;
+            h->hist_count--;
+        }
+        h->history[(h->hist_head + h->hist_count) % cap] = ev_frame_ref(f);
+        h->hist_count++;
+    }
+    if (sample)
+        h->samples++;
+    else
+        h->published++;
+    h->published_by_type[type]++;
+    /* Under the lock, so that the other replicas receive this replica's events in id order. */
+    if ((flags & PUB_FORWARD) && h->forward)
+        h->forward(h->forward_ctx, type, env, len, ts, ids ? NULL : t, ids, nids);
+    if (ids) {
+        for (size_t i = 0; i < nids; i++) {
+            ev_client *c = find_locked(h, ids[i]);
+            if (!c) continue;
+            if (ev_push_locked(h, c, ev_frame_ref(f), 0))
+                ev_drop_locked(h, c, DROP_QUEUE_OVERFLOW, END_ABORT);
+            else if (delivered)
+                (*delivered)++;
+        }
+    } else {
+        for (ev_client *c = h->clients, *next; c; c = next) {
+            next = c->next;
+            if (matches(c, f) && ev_push_locked(h, c, ev_frame_ref(f), 0))
+                ev_drop_locked(h, c, DROP_QUEUE_OVERFLOW, END_ABORT);
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    ev_frame_unref(f);
+    return sample ? 1 : id;
 }
 
 uint64_t ev_publish(ev_hub *h, int type, json_t *data, const ev_tags *tags)
@@ -500,34 +568,7 @@ uint64_t ev_publish(ev_hub *h, int type, json_t *data, const ev_tags *tags)
     size_t len;
     char *env = envelope_of(h, data, &ts, &len);
     if (!env) return 0;
-    pthread_mutex_lock(&h->lock);
-    uint64_t id = ++h->last_id;
-    ev_frame *f = ev_frame_event(id, type, ev_type_name(type), env, len, ts, &t);
-    if (!f) {
-        /* The id is burnt; record it as evicted so that replay across it says reset. */
-        h->evicted_upto = id;
-        pthread_mutex_unlock(&h->lock);
-        free(env);
-        return 0;
-    }
-    size_t cap = h->opt.history_size;
-    if (h->hist_count == cap) {
-        ev_frame *old = h->history[h->hist_head];
-        h->evicted_upto = old->id;
-        ev_frame_unref(old);
-        h->hist_head = (h->hist_head + 1) % cap;
-        h->hist_count--;
-    }
-    h->history[(h->hist_head + h->hist_count) % cap] = ev_frame_ref(f);
-    h->hist_count++;
-    h->published++;
-    for (ev_client *c = h->clients, *next; c; c = next) {
-        next = c->next;
-        if (matches(c, f) && ev_push_locked(h, c, ev_frame_ref(f), 0))
-            ev_drop_locked(h, c, DROP_QUEUE_OVERFLOW, END_ABORT);
-    }
-    pthread_mutex_unlock(&h->lock);
-    ev_frame_unref(f);
+    uint64_t id = publish_env(h, type, env, len, ts, &t, NULL, 0, PUB_FORWARD, NULL);
     free(env);
     return id;
 }
@@ -540,24 +581,48 @@ uint64_t ev_publish_to(ev_hub *h, int type, json_t *data, const char *const *ids
     *delivered = 0;
     char *env = envelope_of(h, data, &ts, &len);
     if (!env) return 0;
-    pthread_mutex_lock(&h->lock);
-    uint64_t id = ++h->last_id;
-    ev_frame *f = ev_frame_event(id, type, ev_type_name(type), env, len, ts, NULL);
-    if (f) {
-        h->published++;
-        for (size_t i = 0; i < nids; i++) {
-            ev_client *c = find_locked(h, ids[i]);
-            if (!c) continue;
-            if (ev_push_locked(h, c, ev_frame_ref(f), 0))
-                ev_drop_locked(h, c, DROP_QUEUE_OVERFLOW, END_ABORT);
-            else
-                (*delivered)++;
-        }
-    }
-    pthread_mutex_unlock(&h->lock);
-    ev_frame_unref(f);
+    uint64_t id = publish_env(h, type, env, len, ts, NULL, ids ? ids : (const char *const[]){""},
+                              ids ? nids : 0, PUB_FORWARD, delivered);
     free(env);
-    return f ? id : 0;
+    return id;
+}
+
+void ev_publish_sample(ev_hub *h, int type, json_t *data)
+{
+    if (type < 0 || type >= EV_NTYPES || !ev_hub_clients(h)) return;
+    double ts;
+    size_t len;
+    char *env = envelope_of(h, data, &ts, &len);
+    if (!env) return;
+    publish_env(h, type, env, len, ts, NULL, NULL, 0, PUB_SAMPLE, NULL);
+    free(env);
+}
+
+void ev_publish_named(void *hub, const char *type, const json_t *data)
+{
+    int t = type ? ev_type_parse(type) : -1;
+    /* ev_publish only reads data (json_dumps and lookups): the cast drops no guarantee. */
+    if (t >= 0) ev_publish(hub, t, (json_t *)data, NULL);
+}
+
+uint64_t ev_publish_envelope(ev_hub *h, int type, const char *env, size_t len, double ts,
+                             const ev_tags *tags, const char *const *targets, size_t ntargets)
+{
+    if (type < 0 || type >= EV_NTYPES) return 0;
+    return publish_env(h, type, env, len, ts, tags, targets, targets ? ntargets : 0, 0, NULL);
+}
+
+void ev_hub_set_forward(ev_hub *h, ev_forward_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&h->lock);
+    h->forward = fn;
+    h->forward_ctx = ctx;
+    pthread_mutex_unlock(&h->lock);
+}
+
+const char *ev_hub_instance(const ev_hub *h)
+{
+    return h->instance;
 }
 
 /* ---- management --------------------------------------------------------------------- */

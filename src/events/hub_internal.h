@@ -77,10 +77,17 @@ struct ev_hub {
     ev_frame *hello;       /* retry: and a comment, the first bytes of every stream */
     /* Counters. */
     uint64_t published, delivered, connects;
+    uint64_t published_by_type[EV_NTYPES], samples;
     uint64_t dropped[EV_NDROPREASONS];
     uint64_t zombie_total, zombie_reasons[EV_NZREASONS];
     double last_cleanup; /* wall clock, 0: never */
     double wall_offset;  /* wall = monotonic + offset */
+    char instance[17];   /* this process's random id (relay origin, samples) */
+    /* Fan-out to other replicas: called under the lock for every event published here. */
+    ev_forward_fn forward;
+    void *forward_ctx;
+    /* Prometheus series (ev_hub_enable_metrics); NULL when metrics are off. */
+    struct ev_metrics *metrics;
     /* Background thread. */
     pthread_t thread;
     int thread_started, stop;
@@ -99,6 +106,9 @@ double ev_now(void); /* monotonic seconds */
 int ev_push_locked(ev_hub *h, ev_client *c, ev_frame *f, int replay);
 /* Ends c's stream and unregisters it. Hub lock held. */
 void ev_drop_locked(ev_hub *h, ev_client *c, int reason, int how);
+/* Observes the delivery latency of a frame published at ts (wall clock); any thread. */
+void ev_metrics_latency(ev_hub *h, double ts);
+void ev_metrics_free(ev_hub *h);
 /* The background thread's body. */
 void *ev_ticker_main(void *arg);
 

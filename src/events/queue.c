@@ -36,6 +36,12 @@ int ev_queue_push(ev_queue *q, ev_frame *f)
 
 size_t ev_queue_read(ev_queue *q, char *out, size_t max)
 {
+    double ts;
+    return ev_queue_read_ts(q, out, max, &ts);
+}
+
+size_t ev_queue_read_ts(ev_queue *q, char *out, size_t max, double *ts)
+{
     size_t n = 0;
     while (q->count && n < max) {
         ev_frame *f = q->ring[q->head];
@@ -46,6 +52,7 @@ size_t ev_queue_read(ev_queue *q, char *out, size_t max)
         q->offset += take;
         q->bytes -= take;
         if (q->offset == f->len) {
+            if (f->id) *ts = f->ts;
             ev_frame_unref(f);
             q->head = (q->head + 1) % q->cap;
             q->count--;

@@ -20,6 +20,9 @@ void ev_queue_init(ev_queue *q);
 int ev_queue_push(ev_queue *q, ev_frame *f);
 /* Copies up to max bytes of the queued frames into out, freeing frames once read whole. */
 size_t ev_queue_read(ev_queue *q, char *out, size_t max);
+/* The same; *ts becomes the publication time of the newest numbered frame read whole (left
+ * alone when none was). */
+size_t ev_queue_read_ts(ev_queue *q, char *out, size_t max, double *ts);
 /* Drops every frame. */
 void ev_queue_clear(ev_queue *q);
 void ev_queue_free(ev_queue *q);

@@ -381,7 +381,7 @@ static enum MHD_Result send_response(conn_ctx *c, http_resp *resp)
     if (resp->stream && c->pull_ops) {
         atomic_fetch_add(&c->refs, 1);
         /* Small blocks: events are small and thousands of these may be open. */
-        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, pull_reader, c,
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4 * 1024, pull_reader, c,
                                               stream_free);
         if (!r) {
             atomic_fetch_sub(&c->refs, 1);
@@ -888,6 +888,10 @@ http_server *http_server_start(const http_options *opt, const http_route *routes
     ops[no++] =
         (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, opt->connection_timeout, NULL};
     ops[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
+    /* Each connection's pool holds its request line and headers and its write buffer: 16 KiB
+     * caps headers and URL (a larger request is refused by libmicrohttpd with 431/414) and
+     * keeps 10,000 idle event streams affordable. */
+    ops[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 16 * 1024, NULL};
     /* MHD's per-address cap only resets connections; when the guard runs it answers 429. */
     if (opt->max_connections_per_ip && opt->header_timeout <= 0)
         ops[no++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, hard_ip, NULL};

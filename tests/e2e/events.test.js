@@ -518,3 +518,82 @@ describe('events: zombie rules (shortened thresholds)', () => {
 
   stopsCleanly(ctx);
 });
+
+describe('events: producers (job runs, lineage ingest, samplers)', () => {
+  const ctx = useServer({ SSE_HEARTBEAT_INTERVAL: '0', SSE_PING_INTERVAL: '0', SSE_METRICS_INTERVAL: '0.3' });
+
+  it('a job run publishes job_status: starting, running, completing, completed with progress', async () => {
+    const job = `sse_job_${Date.now()}`;
+    const l = listen(ctx.server.url(`/events/jobs?job=${job}`));
+    try {
+      await l.waitFor((g) => g.type === 'connected');
+      let r = await fetchJson(ctx.server.url('/jobs'), { method: 'POST', json: { name: job } });
+      assert.ok(r.status < 300, r.text);
+      r = await fetchJson(ctx.server.url(`/jobs/${job}/runs`), { method: 'POST', json: {} });
+      assert.ok(r.status < 300, r.text);
+      const runId = r.json.run_id;
+      r = await fetchJson(ctx.server.url(`/jobs/${job}/runs/${runId}/complete`), { method: 'PUT', json: { success: true } });
+      assert.ok(r.status < 300, r.text);
+      await l.waitFor((g) => g.type === 'job_status' && g.data.data.status === 'completed', 5000, 'completed');
+      const seen = l.of('job_status').map((g) => [g.data.data.status, g.data.data.progress]);
+      assert.deepEqual(seen, [['starting', 0], ['running', 10], ['completing', 90], ['completed', 100]]);
+      assert.ok(l.of('job_status').every((g) => /^\d+$/.test(g.id)), 'numbered');
+      assert.equal(l.of('job_status')[3].data.data.run_id, runId);
+    } finally {
+      l.close();
+    }
+  });
+
+  it('lineage ingest publishes lineage_event (filterable by namespace)', async () => {
+    const ns = `sse_ns_${Date.now()}`;
+    const l = listen(ctx.server.url(`/events/lineage?namespace=${ns}`));
+    try {
+      await l.waitFor((g) => g.type === 'connected');
+      const ev = {
+        eventType: 'START',
+        eventTime: new Date().toISOString(),
+        producer: 'https://github.com/OpenLineage/OpenLineage/tree/1.0.0/integration/test',
+        schemaURL: 'https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent',
+        run: { runId: '0190b3a4-1b2c-7d3e-8f40-123456789abc' },
+        job: { namespace: ns, name: 'ingest' },
+        inputs: [],
+        outputs: [],
+      };
+      const r = await fetchJson(ctx.server.url('/api/v1/lineage'), { method: 'POST', json: ev });
+      assert.ok(r.status < 300, r.text);
+      const got = await l.waitFor((g) => g.type === 'lineage_event', 5000, 'lineage_event');
+      assert.equal(got.data.data.status, 'completed');
+      assert.equal(got.data.data.job_name, 'ingest');
+      assert.equal(got.data.data.job_namespace, ns);
+    } finally {
+      l.close();
+    }
+  });
+
+  it('the samplers publish queue_status and system_metric, unnumbered, to /events/metrics', async () => {
+    const l = listen(ctx.server.url('/events/metrics'));
+    try {
+      await l.waitFor((g) => g.type === 'system_metric', 5000, 'system_metric');
+      await l.waitFor((g) => g.type === 'queue_status', 5000, 'queue_status');
+      const m = l.of('system_metric').at(-1).data.data;
+      for (const k of ['cpu_percent', 'rss_bytes', 'requests_per_second', 'sse_clients', 'instance'])
+        assert.ok(k in m, `system_metric.${k}: ${JSON.stringify(m)}`);
+      assert.ok(m.rss_bytes > 1e6 && m.sse_clients >= 1);
+      const q = l.of('queue_status').at(-1).data.data;
+      for (const pool of ['data', 'control'])
+        for (const k of ['depth', 'busy', 'threads', 'capacity']) assert.equal(typeof q.worker_pools[pool][k], 'number');
+      assert.equal(typeof q.sse.clients, 'number');
+      // Samples are unnumbered and never kept for replay: ids and history stay as they were.
+      const before = await stats(ctx);
+      const n = l.of('system_metric').length;
+      await l.waitFor(() => l.of('system_metric').length >= n + 2, 5000, 'two more samples');
+      const later = await stats(ctx);
+      assert.equal(later.last_event_id, before.last_event_id);
+      assert.equal(later.event_history_size, before.event_history_size);
+    } finally {
+      l.close();
+    }
+  });
+
+  stopsCleanly(ctx);
+});

@@ -9,6 +9,7 @@
 
 #include "events/events.h"
 #include "events/queue.h"
+#include "events/relay.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -601,6 +602,148 @@ static void test_zombie_rules(void **state)
     assert_null(ev_zombie_reason(&in, &r));
 }
 
+/* ---------------------------------------------------------------------------- producers */
+
+static json_int_t stat_of(ev_hub *h, const char *key)
+{
+    json_t *st = ev_hub_stats(h, 0);
+    json_int_t v = json_integer_value(json_object_get(st, key));
+    json_decref(st);
+    return v;
+}
+
+static void test_sample_and_named(void **state)
+{
+    (void)state;
+    ev_options o = test_options();
+    ev_hub *h = ev_hub_create(&o);
+    json_t *d = json_pack("{s:f}", "cpu_percent", 1.5);
+    ev_publish_sample(h, EV_SYSTEM_METRIC, d); /* nobody listens: nothing */
+    fake_conn fc = {0};
+    ev_client *c =
+        connect_client(h, &fc, EV_MASK(EV_SYSTEM_METRIC) | EV_MASK(EV_JOB_STATUS), NULL, NULL);
+    free(drain(c, NULL));
+    json_int_t last = stat_of(h, "last_event_id");
+    ev_publish_sample(h, EV_SYSTEM_METRIC, d);
+    json_decref(d);
+    char *s = drain(c, NULL);
+    assert_non_null(strstr(s, "event: system_metric\ndata: {\"timestamp\":"));
+    assert_null(strstr(s, "id: ")); /* unnumbered: the cursor does not move */
+    free(s);
+    assert_int_equal(stat_of(h, "last_event_id"), last);
+    assert_int_equal(stat_of(h, "event_history_size"), 0);
+
+    /* lineage's publisher shape: a known name publishes, an unknown one is ignored. */
+    json_t *js = json_pack("{s:s, s:s, s:i}", "job_name", "j", "status", "running", "progress", 10);
+    ev_publish_named(h, "job_status", js);
+    ev_publish_named(h, "no_such_type", js);
+    json_decref(js);
+    s = drain(c, NULL);
+    parsed ev[4];
+    assert_int_equal(parse_stream(s, ev, 4), 1);
+    assert_string_equal(ev[0].event, "job_status");
+    assert_true(strtoull(ev[0].id, NULL, 10) == (uint64_t)last + 1);
+    free(s);
+    ev_client_done(c, 1);
+    ev_hub_free(h);
+}
+
+static int utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2 : 3;
+        if (*p >= 0x80 && (*p & 0xC0) == 0x80) return 0;
+        p++;
+        for (int i = 0; i < n; i++, p++)
+            if ((*p & 0xC0) != 0x80) return 0;
+    }
+    return 1;
+}
+
+static void test_relay_roundtrip(void **state)
+{
+    (void)state;
+    ev_options o = test_options();
+    ev_hub *a = ev_hub_create(&o), *b = ev_hub_create(&o);
+    ev_relay_conf conf = {.scope = "public"};
+    ev_relay *ra = ev_relay_create(a, &conf), *rb = ev_relay_create(b, &conf);
+    assert_non_null(ra);
+    assert_string_equal(ev_relay_channel(ra), ev_relay_channel(rb));
+    ev_relay_conf other = {.scope = "other"};
+    ev_relay *rx = ev_relay_create(b, &other);
+    assert_string_not_equal(ev_relay_channel(ra), ev_relay_channel(rx));
+    ev_relay_stop(rx);
+    ev_hub_set_forward(a, ev_relay_forward, ra);
+
+    fake_conn fc = {0};
+    ev_client *cb = connect_client(b, &fc, 0, NULL, NULL);
+    free(drain(cb, NULL));
+
+    /* A small event, a large multi-byte one (several NOTIFY parts), a targeted one. */
+    pub(a, EV_JOB_STATUS, "first", 1);
+    size_t bl = 30000;
+    char *blob = malloc(bl + 1);
+    for (size_t i = 0; i < bl; i += 3)
+        memcpy(blob + i, "\xe2\x82\xac", 3); /* the euro sign */
+    blob[bl] = 0;
+    json_t *d = json_pack("{s:s, s:s}", "job_name", "big", "blob", blob);
+    assert_true(ev_publish(a, EV_LINEAGE_EVENT, d, NULL) > 0);
+    json_decref(d);
+    const char *ids[1] = {ev_client_id(cb)};
+    size_t delivered = 9;
+    d = json_pack("{s:s}", "message", "for b");
+    assert_true(ev_publish_to(a, EV_ERROR, d, ids, 1, &delivered) > 0);
+    json_decref(d);
+    assert_int_equal(delivered, 0);               /* not a client of A */
+    ev_publish_sample(a, EV_SYSTEM_METRIC, NULL); /* samples stay local */
+
+    char **p = NULL;
+    size_t n = ev_relay_take_payloads(ra, &p);
+    assert_true(n >= 6); /* 1 + at least 4 parts of 90 KB of text + 1 */
+    for (size_t i = 0; i < n; i++) {
+        assert_true(strlen(p[i]) < 8000);
+        assert_true(utf8_valid(p[i]));
+    }
+    /* Echo: A ignores its own. */
+    json_int_t pub_a = stat_of(a, "events_published");
+    for (size_t i = 0; i < n; i++)
+        ev_relay_deliver(ra, p[i]);
+    assert_int_equal(stat_of(a, "events_published"), pub_a);
+    /* B republishes all three, in order, with its own ids; twice is once. */
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < n; i++)
+            ev_relay_deliver(rb, p[i]);
+    char *s = drain(cb, NULL);
+    static parsed ev[8];
+    assert_int_equal(parse_stream(s, ev, 8), 3);
+    assert_string_equal(ev[0].event, "job_status");
+    assert_string_equal(ev[1].event, "lineage_event");
+    assert_string_equal(ev[2].event, "error");
+    assert_non_null(strstr(s, "\"message\":\"for b\""));
+    assert_non_null(strstr(s, blob));
+    assert_true(strtoull(ev[1].id, NULL, 10) == strtoull(ev[0].id, NULL, 10) + 1);
+    free(s);
+    json_t *st = ev_relay_stats(rb);
+    assert_int_equal(json_integer_value(json_object_get(st, "received")), 3);
+    assert_int_equal(json_integer_value(json_object_get(st, "duplicates")), 3);
+    assert_int_equal(json_integer_value(json_object_get(st, "gaps")), 0);
+    json_decref(st);
+    st = ev_relay_stats(ra);
+    assert_int_equal(json_integer_value(json_object_get(st, "echo_ignored")), 3);
+    json_decref(st);
+    for (size_t i = 0; i < n; i++)
+        free(p[i]);
+    free(p);
+    free(blob);
+    ev_hub_set_forward(a, NULL, NULL);
+    ev_relay_stop(ra);
+    ev_relay_stop(rb);
+    ev_client_done(cb, 1);
+    ev_hub_free(a);
+    ev_hub_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -617,6 +760,8 @@ int main(void)
         cmocka_unit_test(test_hub_limits_disconnect_pong),
         cmocka_unit_test(test_hub_shutdown_ends_streams),
         cmocka_unit_test(test_zombie_rules),
+        cmocka_unit_test(test_sample_and_named),
+        cmocka_unit_test(test_relay_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,7 +36,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests-$(MODE)/%)
 
 .PHONY: all deps deps-test run test test-unit test-e2e test-e2e-pg test-asan lint format \
-	coverage bench fuzz clean
+	coverage bench fuzz fuzz-short clean
 
 all: $(BIN)
 
@@ -110,6 +110,35 @@ coverage: deps-test
 bench: all
 	@scripts/deps.sh bench
 	bench/http/run.sh
+
+# libFuzzer targets (clang): the reader alone, no DuckDB. fuzz-short runs each for FUZZ_TIME
+# seconds from its seed corpus (tests/fuzz/corpus/<name>); new inputs go to build/fuzz/corpus-*.
+FUZZ_CC      ?= clang
+FUZZ_TIME    ?= 30
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Wall -Wextra -Werror -Wshadow \
+	-Wno-unused-parameter -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_arrow_reader
+ARROW_READ_SRC := src/engine/arrow/ipc_read.c src/engine/arrow/fb_read.c
+
+$(BUILD)/fuzz/fuzz_arrow_reader: tests/fuzz/fuzz_arrow_reader.c $(ARROW_READ_SRC) \
+		$(wildcard src/engine/arrow/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_arrow_reader.c $(ARROW_READ_SRC)
+
+fuzz: $(FUZZ_TARGETS)
+
+fuzz-short: fuzz
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		name=$$(basename $$t | sed 's/^fuzz_//; s/_reader$$//'); \
+		mkdir -p $(BUILD)/fuzz/corpus-$$name; \
+		echo "fuzz: $$t for $(FUZZ_TIME) s"; \
+		if ! $$t -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+			$(BUILD)/fuzz/corpus-$$name tests/fuzz/corpus/$$name \
+			> $(BUILD)/fuzz/$$name.log 2>&1; then \
+			tail -n 60 $(BUILD)/fuzz/$$name.log; exit 1; \
+		fi; \
+		grep -E 'stat::number_of_executed_units' $(BUILD)/fuzz/$$name.log; \
+	done
 
 clean:
 	rm -rf $(BUILD)

@@ -12,7 +12,7 @@ DUCKDB_HDR_SHA512="hEJJ5hyVF0VLj3dmOLpsWrQR0b3d4Ykqtygm6iUXjHJDDnSqg/USKxcb5qvNr
 
 BUILD_PKGS="build-essential pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
  libsqlite3-dev libpq-dev libssl-dev zlib1g-dev libcmocka-dev xz-utils"
-TEST_PKGS="postgresql postgresql-contrib clang libclang-rt-14-dev cppcheck clang-format gcovr prometheus"
+TEST_PKGS="postgresql postgresql-contrib clang libclang-rt-14-dev cppcheck clang-format gcovr prometheus chromium"
 BENCH_PKGS="nginx-light wrk hyperfine python3-fastapi python3-uvicorn"
 
 want="$BUILD_PKGS"

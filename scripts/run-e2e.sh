@@ -73,6 +73,17 @@ if [ "$mode" = postgres ]; then
     echo "run-e2e: PostgreSQL on $DB_POSTGRES_HOST:${DB_POSTGRES_PORT:-5432} db ${DB_POSTGRES_DB:-?}"
 fi
 
+# The lake oracles beside the repository (as scripts/run-unit.sh): the reference DuckDB with the
+# official ducklake extension and the golden lake it wrote. tables_interop.test.js skips with a
+# message when they are absent.
+shared=$(cd "$root/.." && pwd)/shared
+if [ -x "$shared/tools/ducklake-reference/duckdb-ref" ] && [ -z "${DLB_DUCKDB_REF:-}" ]; then
+    export DLB_DUCKDB_REF="$shared/tools/ducklake-reference/duckdb-ref"
+fi
+if [ -d "$shared/research/ducklake-golden" ] && [ -z "${DLB_GOLDEN_DIR:-}" ]; then
+    export DLB_GOLDEN_DIR="$shared/research/ducklake-golden"
+fi
+
 echo "run-e2e: $mode, $DLB_BIN${DLB_ASAN:+ (DLB_ASAN=$DLB_ASAN)}"
 # shellcheck disable=SC2206
 files=(${E2E_FILES:-tests/e2e/*.test.js})

@@ -23,8 +23,9 @@ typedef struct app {
     pool_t *control_pool; /* health and admin work, never behind data work */
     http_server *http;
     struct ev_hub *events; /* Server-Sent Events hub (events/events.h) */
-    struct ev_relay *events_relay;     /* fan-out across replicas (events/relay.h), or NULL */
-    struct ev_sampler *events_sampler; /* queue_status, system_metric (events/sampler.h) */
+    /* Fan-out across replicas (events/relay.h), or NULL; the samplers (events/sampler.h). */
+    struct ev_relay *events_relay;
+    struct ev_sampler *events_sampler;
     struct obs *obs;       /* metrics, performance, memory sampler (obs/obs.h) */
     struct cfgmon *cfgmon; /* configuration health monitor (obs/config_monitor.h) */
     struct store *store;   /* object storage, local or S3 (store/store.h) */

@@ -268,7 +268,11 @@ struct json_t;
     X(DBL, SSE_ZOMBIE_INACTIVITY_TIMEOUT, sse_zombie_inactivity_timeout, "120", NULL, 0.1, 86400,  \
       0, "Zombie after this many seconds in which waiting bytes were not taken")                   \
     X(DBL, SSE_ZOMBIE_PONG_TIMEOUT, sse_zombie_pong_timeout, "90", NULL, 0.1, 86400, 0,            \
-      "Zombie when a stalled client sent no pong this long after its first ping")
+      "Zombie when a stalled client sent no pong this long after its first ping")                  \
+    X(DBL, SSE_METRICS_INTERVAL, sse_metrics_interval, "5", NULL, 0, 3600, 0,                      \
+      "Seconds between queue_status and system_metric events (0: no samplers)")                   \
+    X(BOOL, SSE_REPLICA_FANOUT, sse_replica_fanout, "true", NULL, 0, 0, 0,                         \
+      "With PostgreSQL, relay events to the replicas sharing DB_POSTGRES_SCHEMA (LISTEN/NOTIFY)")
 
 #define CFG_T_STR  char *
 #define CFG_T_ENUM char *

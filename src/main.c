@@ -128,11 +128,11 @@ static void events_queues(void *ctx, json_t *d)
     dlb_err e = {0};
     if (lineage_queue_stats(app->lineage, &q, &e) == 0)
         json_object_set_new(d, "lineage_outbox",
-                            json_pack("{s:I, s:I, s:I, s:f, s:I, s:s}", "depth", (json_int_t)q.depth,
-                                      "leased", (json_int_t)q.leased, "retrying",
-                                      (json_int_t)q.retrying, "oldest_age", q.oldest_age,
-                                      "dead_letters", (json_int_t)q.dead_letters, "breaker",
-                                      q.breaker ? q.breaker : "closed"));
+                            json_pack("{s:I, s:I, s:I, s:f, s:I, s:s}", "depth",
+                                      (json_int_t)q.depth, "leased", (json_int_t)q.leased,
+                                      "retrying", (json_int_t)q.retrying, "oldest_age",
+                                      q.oldest_age, "dead_letters", (json_int_t)q.dead_letters,
+                                      "breaker", q.breaker ? q.breaker : "closed"));
 }
 
 static void events_hub_extra(void *ctx, json_t *hub)
@@ -308,14 +308,14 @@ int main(int argc, char **argv)
     if (cfg.use_postgres && cfg.sse_replica_fanout) {
         char pgport[16];
         snprintf(pgport, sizeof(pgport), "%ld", cfg.db_postgres_port);
-        app->events_relay = ev_relay_create(
-            app->events, &(ev_relay_conf){.host = cfg.db_postgres_host,
-                                          .port = pgport,
-                                          .dbname = cfg.db_postgres_db,
-                                          .user = cfg.db_postgres_user,
-                                          .password = cfg.db_postgres_password,
-                                          .sslmode = cfg.db_postgres_sslmode,
-                                          .scope = cfg.db_postgres_schema});
+        app->events_relay =
+            ev_relay_create(app->events, &(ev_relay_conf){.host = cfg.db_postgres_host,
+                                                          .port = pgport,
+                                                          .dbname = cfg.db_postgres_db,
+                                                          .user = cfg.db_postgres_user,
+                                                          .password = cfg.db_postgres_password,
+                                                          .sslmode = cfg.db_postgres_sslmode,
+                                                          .scope = cfg.db_postgres_schema});
         if (!app->events_relay || ev_relay_run(app->events_relay)) {
             log_error("cannot start the event relay");
             goto out;
@@ -357,16 +357,21 @@ int main(int argc, char **argv)
         .authorize = api_authorize,
         .on_finish = api_audit,
         .header_timeout = cfg.http_header_timeout,
-        .on_complete = obs_prometheus_on(app->obs) || obs_perf_on(app->obs) ||
-                               cfg.sse_metrics_interval > 0
-                           ? on_request_complete
-                           : NULL,
+        .on_complete =
+            obs_prometheus_on(app->obs) || obs_perf_on(app->obs) || cfg.sse_metrics_interval > 0
+                ? on_request_complete
+                : NULL,
     };
     app->http = http_server_start(&opt, routes, nroutes, err, sizeof(err));
     if (!app->http) {
         log_error("cannot start the HTTP server", "error", err);
         goto out;
     }
+    /* After the server (the queue sampler reads its figures); only with clients connected
+     * does it build anything. */
+    app->events_sampler =
+        ev_sampler_start(app->events, cfg.sse_metrics_interval,
+                         &(ev_sampler_src){events_queues, events_requests, events_hub_extra, app});
     char port[16], threads[16];
     snprintf(port, sizeof(port), "%d", http_server_port(app->http));
     snprintf(threads, sizeof(threads), "%d", workers);
@@ -385,9 +390,12 @@ int main(int argc, char **argv)
     rc = 0;
 
 out:
+    ev_sampler_stop(app->events_sampler); /* it reads the server, the pools and lineage */
     /* Before the metrics registry and the metadata database go; rows in flight stay queued. */
     if (app->lineage) lineage_deliver_stop(app->lineage);
     if (app->http) http_server_stop(app->http);
+    /* Before the hub it publishes into. */
+    ev_relay_stop(app->events_relay);
     ev_hub_free(app->events); /* after the server: the last streams release their clients */
     if (app->pool) pool_destroy(app->pool);
     if (app->control_pool) pool_destroy(app->control_pool);

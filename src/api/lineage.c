@@ -204,3 +204,35 @@ void api_lineage_events_list(http_req *req, http_resp *resp)
     dlb_err e = {0};
     answer(resp, 200, lineage_events_list(app->lineage, &f, &e), &e);
 }
+
+/* ---- /lineage/dlq: dead letters of the delivery to MONITORING_OPENLINEAGE_URL ---- */
+
+void api_lineage_dlq_list(http_req *req, http_resp *resp)
+{
+    app_t *app = req->app;
+    int limit, offset;
+    if (api_lineage_paging(req, resp, &limit, &offset)) return;
+    dlb_err e = {0};
+    answer(resp, 200, lineage_dlq_list(app->lineage, limit, offset, &e), &e);
+}
+
+void api_lineage_dlq_replay(http_req *req, http_resp *resp)
+{
+    app_t *app = req->app;
+    dlb_err e = {0};
+    answer(resp, 200, lineage_dlq_replay(app->lineage, http_req_param(req, "id"), &e), &e);
+}
+
+void api_lineage_dlq_replay_all(http_req *req, http_resp *resp)
+{
+    app_t *app = req->app;
+    dlb_err e = {0};
+    answer(resp, 200, lineage_dlq_replay_all(app->lineage, &e), &e);
+}
+
+void api_lineage_dlq_delete(http_req *req, http_resp *resp)
+{
+    app_t *app = req->app;
+    dlb_err e = {0};
+    answer(resp, 200, lineage_dlq_delete(app->lineage, http_req_param(req, "id"), &e), &e);
+}

@@ -1,9 +1,11 @@
 #include "ingest.h"
 
+#include "engine/arrow/ipc_read.h"
 #include "util/buf.h"
 #include "util/json_rows.h"
 #include "util/sqlq.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +23,16 @@ static const struct {
     {"application/vnd.apache.parquet", ".parquet", INGEST_PARQUET},
     {"application/parquet", NULL, INGEST_PARQUET},
     {"application/x-parquet", NULL, INGEST_PARQUET},
+    {"application/vnd.apache.arrow.stream", ".arrows", INGEST_ARROW},
+    {"application/vnd.apache.arrow.file", ".arrow", INGEST_ARROW},
+    {"application/x-apache-arrow-stream", NULL, INGEST_ARROW},
 };
 #define NFORMATS (sizeof(formats) / sizeof(formats[0]))
 
 const char *ingest_supported(void)
 {
-    return "application/json, application/x-ndjson, text/csv, application/vnd.apache.parquet "
+    return "application/json, application/x-ndjson, text/csv, application/vnd.apache.parquet, "
+           "application/vnd.apache.arrow.stream, application/vnd.apache.arrow.file "
            "(or multipart/form-data with a 'file' field)";
 }
 
@@ -113,17 +119,46 @@ static int find(const char *const *names, int n, const char *name)
     return -1;
 }
 
+/* maximum_object_size for read_json: the longest line of the file (+1), at least 1 MiB, at
+ * most 1 GiB. DuckDB's JSON reader reserves buffers of about twice this size per reader and
+ * counts them against memory_limit, so a fixed 1 GiB made 8 concurrent appends of a few rows
+ * fail with "Out of Memory Error ... 18.0 GiB used". One extra read of the spooled body. */
+static long long json_object_cap(const char *path)
+{
+    FILE *in = fopen(path, "rb");
+    long long longest = 0, cur = 0;
+    char buf[1 << 16];
+    size_t n;
+    if (!in) return 1LL << 30;
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
+        const char *p = buf, *end = buf + n, *nl;
+        while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+            cur += nl - p;
+            if (cur > longest) longest = cur;
+            cur = 0;
+            p = nl + 1;
+        }
+        cur += end - p;
+    }
+    if (cur > longest) longest = cur;
+    fclose(in);
+    longest += 1;
+    if (longest < (1LL << 20)) longest = 1LL << 20;
+    if (longest > (1LL << 30)) longest = 1LL << 30;
+    return longest;
+}
+
 /* Keys of JSON rows that are not columns of the table: the first one found gives 422. */
 static int check_json_keys(duckdb_connection con, const char *path, const char *const *names,
-                           int ncols, dlb_err *err)
+                           int ncols, long long cap, dlb_err *err)
 {
     buf_t q;
     buf_init(&q, 0);
     buf_appends(&q, "SELECT rn, k FROM (SELECT row_number() OVER () AS rn, json_keys(json) AS ks "
                     "FROM read_json_objects(");
     sqlq_string(&q, path);
-    buf_appends(&q, ", format='newline_delimited', maximum_object_size=1073741824)) t, "
-                    "unnest(t.ks) AS u(k) WHERE k NOT IN (");
+    buf_printf(&q, ", format='newline_delimited', maximum_object_size=%lld)) t, ", cap);
+    buf_appends(&q, "unnest(t.ks) AS u(k) WHERE k NOT IN (");
     for (int i = 0; i < ncols; i++) {
         if (i) buf_appends(&q, ", ");
         sqlq_string(&q, names[i]);
@@ -260,6 +295,132 @@ done:
     return rc;
 }
 
+/* INTERVAL text in ISO 8601 (`P1Y2M3DT4H5M6.789S`, what our JSON/NDJSON/CSV answers hold) is
+ * rewritten into DuckDB's interval syntax (`1 years 2 months 3 days 4 hours 5 minutes 6.789
+ * seconds`), so an answer can be appended again; other text goes to the cast unchanged. The
+ * column name is the only input and it is quoted. */
+static void interval_expr(buf_t *sql, const char *name)
+{
+    static const char *const date_units[][2] = {
+        {"Y", "years"}, {"M", "months"}, {"W", "weeks"}, {"D", "days"}};
+    static const char *const time_units[][2] = {{"H", "hours"}, {"M", "minutes"}, {"S", "seconds"}};
+    buf_appends(sql, "CASE WHEN starts_with(");
+    sqlq_ident(sql, name);
+    buf_appends(sql, ", 'P') THEN trim(");
+    for (int i = 0; i < 4; i++)
+        buf_appends(sql, "regexp_replace(");
+    buf_appends(sql, "split_part(");
+    sqlq_ident(sql, name);
+    buf_appends(sql, "[2:], 'T', 1)");
+    for (int i = 0; i < 4; i++)
+        buf_printf(sql, ", '([-+0-9.]+)%s', '\\1 %s ', 'g')", date_units[i][0], date_units[i][1]);
+    buf_appends(sql, " || ' ' || ");
+    for (int i = 0; i < 3; i++)
+        buf_appends(sql, "regexp_replace(");
+    buf_appends(sql, "split_part(");
+    sqlq_ident(sql, name);
+    buf_appends(sql, "[2:], 'T', 2)");
+    for (int i = 0; i < 3; i++)
+        buf_printf(sql, ", '([-+0-9.]+)%s', '\\1 %s ', 'g')", time_units[i][0], time_units[i][1]);
+    buf_appends(sql, ") ELSE ");
+    sqlq_ident(sql, name);
+    buf_appends(sql, " END");
+}
+
+/* ---- Arrow: a view over a stream, one per connection --------------------------------------- */
+
+typedef struct arrow_src {
+    duckdb_connection con;
+    char view[64];
+    ipc_reader *reader;
+    struct ArrowArrayStream *stream;
+    struct arrow_src *next;
+} arrow_src;
+
+static pthread_mutex_t arrow_mu = PTHREAD_MUTEX_INITIALIZER;
+static arrow_src *arrow_list;
+static unsigned long arrow_seq;
+
+static void arrow_src_free(arrow_src *a)
+{
+    char q[128];
+    snprintf(q, sizeof(q), "DROP VIEW IF EXISTS \"%s\"", a->view);
+    duckdb_result r;
+    duckdb_query(a->con, q, &r);
+    duckdb_destroy_result(&r);
+    ipc_reader_close(a->reader);
+    free(a->stream);
+    free(a);
+}
+
+void ingest_release(duckdb_connection con)
+{
+    pthread_mutex_lock(&arrow_mu);
+    arrow_src **pp = &arrow_list, *found = NULL;
+    while (*pp) {
+        if ((*pp)->con == con) {
+            found = *pp;
+            *pp = found->next;
+            break;
+        }
+        pp = &(*pp)->next;
+    }
+    pthread_mutex_unlock(&arrow_mu);
+    if (found) arrow_src_free(found);
+}
+
+/* Checks the whole input, then registers the view; its quoted name goes to from. */
+static int arrow_view(duckdb_connection con, const char *path, buf_t *from, dlb_err *err)
+{
+    ingest_release(con);
+    ipc_reader *r = ipc_reader_open_path(path, err);
+    if (!r) return -1;
+    for (;;) {
+        struct ArrowArray a;
+        if (ipc_reader_next(r, &a, err)) {
+            ipc_reader_close(r);
+            return -1;
+        }
+        if (!a.release) break;
+        a.release(&a);
+    }
+    ipc_reader_rewind(r);
+    arrow_src *s = calloc(1, sizeof(*s));
+    struct ArrowArrayStream *st = calloc(1, sizeof(*st));
+    if (!s || !st) {
+        free(s);
+        free(st);
+        ipc_reader_close(r);
+        dlb_err_set(err, 500, "out_of_memory", "out of memory");
+        return -1;
+    }
+    pthread_mutex_lock(&arrow_mu);
+    unsigned long seq = ++arrow_seq;
+    pthread_mutex_unlock(&arrow_mu);
+    s->con = con;
+    s->reader = r;
+    s->stream = st;
+    snprintf(s->view, sizeof(s->view), "__dlb_arrow_%lu", seq);
+    ipc_reader_stream(r, st);
+    if (duckdb_arrow_scan(con, s->view, (duckdb_arrow_stream)st) == DuckDBError) {
+        dlb_err_set(err, 422, "invalid_input", "DuckDB cannot scan this Arrow input");
+        arrow_src_free(s);
+        return -1;
+    }
+    pthread_mutex_lock(&arrow_mu);
+    s->next = arrow_list;
+    arrow_list = s;
+    pthread_mutex_unlock(&arrow_mu);
+    /* DuckDB's C API does not hand the scan's projection to the stream, yet arrow_scan takes
+     * the arrays it gets as projected: the view must be read whole and in order. SELECT * binds
+     * every column in order, and the caller selects every input column (unknown ones are
+     * refused), so the scan's columns stay the identity. */
+    buf_appends(from, "(SELECT * FROM ");
+    sqlq_ident(from, s->view);
+    buf_appends(from, ")");
+    return 0;
+}
+
 int ingest_source(duckdb_connection con, ingest_format fmt, const char *path,
                   const char *scratch_path, const char *const *names, const char *const *types,
                   int ncols, char **sql_out, long long *rows_hint, dlb_err *err)
@@ -278,6 +439,7 @@ int ingest_source(duckdb_connection con, ingest_format fmt, const char *path,
         fmt = INGEST_NDJSON;
     }
     int wide = 0;
+    long long cap = 0;
     for (int i = 0; i < ncols; i++)
         wide |= wide_decimal(types[i]);
     if (fmt == INGEST_NDJSON && wide) {
@@ -299,11 +461,11 @@ int ingest_source(duckdb_connection con, ingest_format fmt, const char *path,
     }
     switch (fmt) {
     case INGEST_NDJSON:
-        if (check_json_keys(con, path, names, ncols, err)) goto out;
+        cap = json_object_cap(path);
+        if (check_json_keys(con, path, names, ncols, cap, err)) goto out;
         buf_appends(&from, "read_json(");
         sqlq_string(&from, path);
-        buf_appends(&from, ", format='newline_delimited', maximum_object_size=1073741824, "
-                           "columns={");
+        buf_printf(&from, ", format='newline_delimited', maximum_object_size=%lld, columns={", cap);
         for (int i = 0; i < ncols; i++) {
             if (i) buf_appends(&from, ", ");
             sqlq_string(&from, names[i]);
@@ -314,7 +476,12 @@ int ingest_source(duckdb_connection con, ingest_format fmt, const char *path,
     case INGEST_CSV:
         buf_appends(&from, "read_csv(");
         sqlq_string(&from, path);
-        buf_appends(&from, ", header=true, all_varchar=true)");
+        /* allow_quoted_nulls=false: "" is an empty string, only an empty field is NULL (what
+         * our CSV answers write, so they can be appended again) */
+        buf_appends(&from, ", header=true, all_varchar=true, allow_quoted_nulls=false)");
+        break;
+    case INGEST_ARROW:
+        if (arrow_view(con, path, &from, err)) goto out;
         break;
     default:
         buf_appends(&from, "read_parquet(");
@@ -341,6 +508,9 @@ int ingest_source(duckdb_connection con, ingest_format fmt, const char *path,
         if (i) buf_appends(&sql, ", ");
         if (nhave >= 0 && find((const char *const *)have, nhave, names[i]) < 0)
             buf_appends(&sql, "NULL::VARCHAR");
+        else if ((fmt == INGEST_NDJSON || fmt == INGEST_CSV) && /* text sources only */
+                 strcasecmp(types[i], "INTERVAL") == 0)
+            interval_expr(&sql, names[i]);
         else
             sqlq_ident(&sql, names[i]);
         buf_appends(&sql, " AS ");

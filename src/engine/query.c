@@ -226,6 +226,7 @@ int query_run(duckdb_connection con, duckdb_prepared_statement st, query_format 
     qwd_entry wd;
     int armed = lim && lim->timeout_s > 0 && qwd_arm(&wd, con, lim->timeout_s) == 0;
     int rc = fmt == QF_PARQUET ? query_run_parquet(con, st, lim, sink, sink_ctx, out, err)
+             : fmt == QF_ARROW ? query_run_arrow(con, st, lim, sink, sink_ctx, out, err)
                                : run_text(con, st, fmt, lim, sink, sink_ctx, out, err);
     int fired = armed ? qwd_disarm(&wd) : 0;
     if (fired && rc && !out->client_gone)

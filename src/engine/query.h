@@ -22,14 +22,18 @@ int query_prepare(duckdb_connection con, const char *sql, duckdb_prepared_statem
 
 /* ---- formats -------------------------------------------------------------------------------- */
 
-typedef enum { QF_JSON, QF_NDJSON, QF_CSV, QF_PARQUET } query_format;
+/* QF_ARROW: the Arrow IPC stream format (application/vnd.apache.arrow.stream), one record
+ * batch per DuckDB chunk (engine/arrow/ipc_write.h). */
+typedef enum { QF_JSON, QF_NDJSON, QF_CSV, QF_PARQUET, QF_ARROW } query_format;
+#define QF_COUNT 5
 
 /* Picks a format from an Accept header (q-values honoured, ties go to the earlier entry; NULL or
  * empty means JSON; * / * and application/ * mean JSON, text/ * means CSV). 0, or -1 when nothing
  * offered is acceptable (answer 406 listing query_supported_types()). */
 int query_negotiate(const char *accept, query_format *out);
 const char *query_content_type(query_format fmt);
-/* "application/json, application/x-ndjson, text/csv, application/vnd.apache.parquet" */
+/* "application/json, application/x-ndjson, text/csv, application/vnd.apache.parquet,
+ * application/vnd.apache.arrow.stream" */
 const char *query_supported_types(void);
 
 /* ---- running -------------------------------------------------------------------------------- */

@@ -12,4 +12,9 @@ void query_map_error(duckdb_error_type type, const char *msg, dlb_err *err);
 int query_run_parquet(duckdb_connection con, duckdb_prepared_statement st, const query_limits *lim,
                       query_sink sink, void *sink_ctx, query_outcome *out, dlb_err *err);
 
+/* The Arrow path of query_run: DuckDB chunks through the C Data Interface to Arrow IPC record
+ * batches (query_arrow.c). */
+int query_run_arrow(duckdb_connection con, duckdb_prepared_statement st, const query_limits *lim,
+                    query_sink sink, void *sink_ctx, query_outcome *out, dlb_err *err);
+
 #endif

@@ -21,6 +21,7 @@ static const struct {
     {"application/parquet", QF_PARQUET},
     {"application/x-parquet", QF_PARQUET},
     {"application/octet-stream", QF_PARQUET},
+    {"application/vnd.apache.arrow.stream", QF_ARROW},
 };
 
 typedef struct {
@@ -67,8 +68,8 @@ static double parse_q(const char *p, const char *end)
 
 int query_negotiate(const char *accept, query_format *out)
 {
-    match m[4];
-    for (int f = 0; f < 4; f++)
+    match m[QF_COUNT];
+    for (int f = 0; f < QF_COUNT; f++)
         m[f] = (match){0, -1, 0};
     const char *p = accept;
     int pos = 0;
@@ -99,7 +100,7 @@ int query_negotiate(const char *accept, query_format *out)
         return 0;
     }
     int best = -1;
-    for (int f = 0; f < 4; f++) {
+    for (int f = 0; f < QF_COUNT; f++) {
         if (m[f].spec < 0 || m[f].q <= 0) continue;
         if (best < 0 || m[f].q > m[best].q ||
             (m[f].q == m[best].q &&
@@ -120,6 +121,8 @@ const char *query_content_type(query_format fmt)
         return "text/csv; charset=utf-8";
     case QF_PARQUET:
         return "application/vnd.apache.parquet";
+    case QF_ARROW:
+        return "application/vnd.apache.arrow.stream";
     default:
         return "application/json";
     }
@@ -127,5 +130,6 @@ const char *query_content_type(query_format fmt)
 
 const char *query_supported_types(void)
 {
-    return "application/json, application/x-ndjson, text/csv, application/vnd.apache.parquet";
+    return "application/json, application/x-ndjson, text/csv, application/vnd.apache.parquet, "
+           "application/vnd.apache.arrow.stream";
 }

@@ -20,8 +20,7 @@ typedef struct lake lake_t;
  * rows, data path DATA_DIR/lake/ unless one is given) when the catalog tables are missing,
  * adopts an existing one as it is (its data_path, its contents) and refuses a spec version it
  * cannot read. data_path NULL means the default. */
-lake_t *lake_open(const struct config *cfg, struct meta *meta, const char *data_path,
-                  dlb_err *err);
+lake_t *lake_open(const struct config *cfg, struct meta *meta, const char *data_path, dlb_err *err);
 void lake_close(lake_t *l);
 /* The data path as stored (ends with '/'), the format version ("1.0"). */
 const char *lake_data_path(const lake_t *l);
@@ -37,8 +36,7 @@ int lake_resolve_snapshot(lake_t *l, const char *snapshot, const char *as_of, in
                           dlb_err *err);
 /* {"snapshots": [{"snapshot_id", "snapshot_time", "schema_version", "changes": {...}}]}
  * for the whole lake, or only those that touched table (schema.name) when table != NULL. */
-struct json_t *lake_snapshots_json(lake_t *l, const char *schema, const char *table,
-                                   dlb_err *err);
+struct json_t *lake_snapshots_json(lake_t *l, const char *schema, const char *table, dlb_err *err);
 
 /* ---- reading ------------------------------------------------------------------------------- */
 
@@ -48,8 +46,8 @@ struct json_t *lake_tables_json(lake_t *l, int64_t snapshot, int details, dlb_er
 /* One table: {"name", "schema_name", "table_id", "schema": {"col": "TYPE"}, "columns": [{
  * "column_id", "name", "type", "nullable"}], "row_count", "file_count", "bytes",
  * "snapshot_id", "partitioning", "comment"}. 404 when it does not exist at that snapshot. */
-struct json_t *lake_table_json(lake_t *l, int64_t snapshot, const char *schema,
-                               const char *name, dlb_err *err);
+struct json_t *lake_table_json(lake_t *l, int64_t snapshot, const char *schema, const char *name,
+                               dlb_err *err);
 
 /* Makes every table of the snapshot queryable on con by its name (schema main unqualified,
  * other schemas as schema.table): views over read_parquet of the live data files, columns

@@ -26,7 +26,21 @@ struct lineage {
     lineage_publish_fn publish;
     void *publish_ctx;
     atomic_llong accepted, duplicates, rejected, warned;
+    /* delivery (deliver.c): NULL when no collector is configured or before start */
+    struct lineage_deliverer *dlv;
+    atomic_ullong delivered, failed, dead_lettered, dropped;
+    struct obs_series *m_outcome[4]; /* dlb_lineage_deliveries_total by outcome */
 };
+
+/* Set by lineage_store_tx (and replays) when the transaction wrote an outbox row; lineage_tx
+ * wakes the delivery threads after the commit and clears it. */
+extern _Thread_local int lineage_tl_outbox;
+/* Wakes the delivery threads (a new outbox row committed). Safe when none run. */
+void lineage_deliver_wake(lineage_t *lg);
+/* Frees what lineage_deliver_start allocated (after lineage_deliver_stop). */
+void lineage_deliver_free(lineage_t *lg);
+/* Delivery outcomes for dlb_lineage_deliveries_total. */
+enum { LG_OUT_DELIVERED, LG_OUT_RETRY, LG_OUT_DEAD_LETTER, LG_OUT_DROPPED };
 
 /* One event on its way into the store. */
 typedef struct {

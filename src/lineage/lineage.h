@@ -92,4 +92,44 @@ typedef struct {
 } lineage_event_filter;
 struct json_t *lineage_events_list(lineage_t *lg, const lineage_event_filter *f, dlb_err *e);
 
+/* ---- delivery to MONITORING_OPENLINEAGE_URL (deliver.c, dlq.c) ---- */
+
+/* Starts QUEUE_WORKER_COUNT delivery threads when MONITORING_OPENLINEAGE_URL is set (a no-op
+ * otherwise). They deliver the outbox to <url>/api/v1/lineage, at least once, per-run in order,
+ * with retries, a circuit breaker and the dead-letter table (docs/decisions/0013-lineage.md).
+ * 0, or -1 with a message. */
+int lineage_deliver_start(lineage_t *lg, const struct config *cfg, char *err, size_t errlen);
+/* Stops the threads (an in-flight POST is aborted; its row stays in the outbox). Idempotent;
+ * call before the metrics registry and the metadata database go away. */
+void lineage_deliver_stop(lineage_t *lg);
+/* Registers dlb_lineage_* metrics (call once at start, when Prometheus metrics are on). */
+void lineage_metrics_register(lineage_t *lg);
+
+typedef struct {
+    int64_t depth;          /* events waiting in the outbox (leased ones included) */
+    int64_t leased;         /* being delivered right now (by any replica) */
+    int64_t retrying;       /* waiting after at least one failed attempt */
+    double oldest_age;      /* seconds since the oldest waiting event was committed; 0 if none */
+    int64_t attempts;       /* failed attempts summed over the waiting events */
+    int64_t dead_letters;   /* rows in the dead-letter table */
+    uint64_t delivered;     /* this process: events the collector accepted (2xx) */
+    uint64_t failed;        /* this process: failed attempts (any reason) */
+    uint64_t dead_lettered; /* this process: events moved to the dead letters */
+    uint64_t dropped;       /* this process: dead events dropped (QUEUE_DLQ_ENABLED=false) */
+    int running;            /* delivery threads are running */
+    const char *breaker;    /* "closed", "open", "half_open" */
+} lineage_queue_stats_t;
+/* Queue figures for metrics and GET /api/v1/lineage/stats. 0, or -1 with e set. */
+int lineage_queue_stats(lineage_t *lg, lineage_queue_stats_t *s, dlb_err *e);
+
+/* Dead letters: {"dead_letters": [...], "total", "limit", "offset"}, oldest first. */
+struct json_t *lineage_dlq_list(lineage_t *lg, int limit, int offset, dlb_err *e);
+/* Moves one dead letter (id as in the list) back into the outbox; 404 for an unknown id, 409
+ * when no collector is configured. */
+struct json_t *lineage_dlq_replay(lineage_t *lg, const char *id, dlb_err *e);
+/* Moves every dead letter back; {"requeued": n}. */
+struct json_t *lineage_dlq_replay_all(lineage_t *lg, dlb_err *e);
+/* Deletes one dead letter (the event stays in the lineage store); 404 for an unknown id. */
+struct json_t *lineage_dlq_delete(lineage_t *lg, const char *id, dlb_err *e);
+
 #endif

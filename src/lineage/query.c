@@ -162,6 +162,20 @@ json_t *lineage_stats(lineage_t *lg, dlb_err *e)
                                   (json_int_t)atomic_load(&lg->rejected), "with_warnings",
                                   (json_int_t)atomic_load(&lg->warned), "validation",
                                   lg->strict ? "strict" : "lenient"));
+    lineage_queue_stats_t qs;
+    dlb_err qe = {0};
+    if (lineage_queue_stats(lg, &qs, &qe) == 0)
+        json_object_set_new(
+            out, "delivery",
+            json_pack("{s:b, s:b, s:s, s:I, s:I, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I}",
+                      "configured", lg->outbox, "running", qs.running, "circuit_breaker",
+                      qs.breaker, "queue_depth", (json_int_t)qs.depth, "leased",
+                      (json_int_t)qs.leased, "retrying", (json_int_t)qs.retrying,
+                      "oldest_age_seconds", qs.oldest_age, "failed_attempts_queued",
+                      (json_int_t)qs.attempts, "dead_letters", (json_int_t)qs.dead_letters,
+                      "delivered", (json_int_t)qs.delivered, "failed", (json_int_t)qs.failed,
+                      "dead_lettered", (json_int_t)qs.dead_lettered, "dropped",
+                      (json_int_t)qs.dropped));
     return out;
 }
 

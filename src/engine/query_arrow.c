@@ -1,0 +1,167 @@
+/* query_run for QF_ARROW: a streaming result, each DuckDB chunk turned into an Arrow array by
+ * DuckDB (duckdb_data_chunk_to_arrow, the connection's Arrow options) and written as one IPC
+ * record batch (engine/arrow/ipc_write.h). UUIDs, which DuckDB's default options export as
+ * text, are marked with the arrow.uuid extension so that the writer sends them as
+ * fixed-size binary(16). */
+#include "engine/query_internal.h"
+
+#include "engine/arrow/abi.h"
+#include "engine/arrow/ipc_write.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* { 1 pair: "ARROW:extension:name" = "arrow.uuid" } in the C Data Interface layout. */
+static const char uuid_meta[] = "\x01\x00\x00\x00"
+                                "\x14\x00\x00\x00"
+                                "ARROW:extension:name"
+                                "\x0a\x00\x00\x00"
+                                "arrow.uuid";
+
+typedef struct {
+    struct ArrowSchema *node;
+    const char *meta;
+} meta_swap;
+
+/* Marks the UUID nodes of s (type t), remembering what to restore. */
+static void mark_uuids(struct ArrowSchema *s, duckdb_logical_type t, meta_swap *sw, size_t *n,
+                       size_t cap)
+{
+    duckdb_type id = duckdb_get_type_id(t);
+    const char *f = s->format ? s->format : "";
+    if (id == DUCKDB_TYPE_UUID && strcmp(f, "u") == 0 && !s->metadata && *n < cap) {
+        sw[*n].node = s;
+        sw[*n].meta = s->metadata;
+        (*n)++;
+        s->metadata = uuid_meta;
+        return;
+    }
+    if ((id == DUCKDB_TYPE_LIST || id == DUCKDB_TYPE_ARRAY) && s->n_children == 1) {
+        duckdb_logical_type c = id == DUCKDB_TYPE_LIST ? duckdb_list_type_child_type(t)
+                                                       : duckdb_array_type_child_type(t);
+        mark_uuids(s->children[0], c, sw, n, cap);
+        duckdb_destroy_logical_type(&c);
+    } else if (id == DUCKDB_TYPE_STRUCT) {
+        idx_t k = duckdb_struct_type_child_count(t);
+        for (idx_t i = 0; i < k && (int64_t)i < s->n_children; i++) {
+            duckdb_logical_type c = duckdb_struct_type_child_type(t, i);
+            mark_uuids(s->children[i], c, sw, n, cap);
+            duckdb_destroy_logical_type(&c);
+        }
+    } else if (id == DUCKDB_TYPE_MAP && s->n_children == 1 && s->children[0]->n_children == 2) {
+        duckdb_logical_type k = duckdb_map_type_key_type(t), v = duckdb_map_type_value_type(t);
+        mark_uuids(s->children[0]->children[0], k, sw, n, cap);
+        mark_uuids(s->children[0]->children[1], v, sw, n, cap);
+        duckdb_destroy_logical_type(&k);
+        duckdb_destroy_logical_type(&v);
+    }
+}
+
+static int duck_error(duckdb_error_data e, int status, const char *code, dlb_err *err)
+{
+    if (!e) return 0;
+    int bad = duckdb_error_data_has_error(e);
+    if (bad) {
+        const char *m = duckdb_error_data_message(e);
+        dlb_err_set(err, status, code, "%s", m ? m : "Arrow conversion failed");
+    }
+    duckdb_destroy_error_data(&e);
+    return bad ? -1 : 0;
+}
+
+int query_run_arrow(duckdb_connection con, duckdb_prepared_statement st, const query_limits *lim,
+                    query_sink sink, void *sink_ctx, query_outcome *out, dlb_err *err)
+{
+    duckdb_result res;
+    if (duckdb_execute_prepared_streaming(st, &res) == DuckDBError) {
+        query_map_error(duckdb_result_error_type(&res), duckdb_result_error(&res), err);
+        duckdb_destroy_result(&res);
+        return -1;
+    }
+    int rc = -1;
+    ipc_writer *w = NULL;
+    duckdb_arrow_options opts = NULL;
+    struct ArrowSchema schema;
+    memset(&schema, 0, sizeof(schema));
+    size_t ncols = (size_t)duckdb_column_count(&res);
+    const char **names = calloc(ncols ? ncols : 1, sizeof(char *));
+    duckdb_logical_type *types = calloc(ncols ? ncols : 1, sizeof(duckdb_logical_type));
+    if (!names || !types) {
+        dlb_err_set(err, 500, "out_of_memory", "out of memory");
+        goto done;
+    }
+    for (size_t k = 0; k < ncols; k++) {
+        names[k] = duckdb_column_name(&res, k);
+        types[k] = duckdb_column_logical_type(&res, k);
+    }
+    duckdb_connection_get_arrow_options(con, &opts);
+    if (duck_error(duckdb_to_arrow_schema(opts, types, names, ncols, &schema), 422,
+                   "unsupported_type", err))
+        goto done;
+    meta_swap sw[256];
+    size_t nsw = 0;
+    for (size_t k = 0; k < ncols && (int64_t)k < schema.n_children; k++)
+        mark_uuids(schema.children[k], types[k], sw, &nsw, sizeof(sw) / sizeof(sw[0]));
+    w = ipc_writer_new(&schema, 0, lim ? lim->chunk_bytes : 0, sink, sink_ctx, err);
+    for (size_t k = 0; k < nsw; k++)
+        sw[k].node->metadata = sw[k].meta;
+    if (!w) goto done;
+    int64_t max = lim && lim->max_rows > 0 ? lim->max_rows : INT64_MAX;
+    for (;;) {
+        duckdb_data_chunk ch = duckdb_fetch_chunk(res);
+        if (!ch) {
+            if (duckdb_result_error(&res)) {
+                query_map_error(duckdb_result_error_type(&res), duckdb_result_error(&res), err);
+                goto done;
+            }
+            break;
+        }
+        int64_t n = (int64_t)duckdb_data_chunk_get_size(ch);
+        if (out->rows >= max) {
+            out->truncated = n > 0;
+            duckdb_destroy_data_chunk(&ch);
+            break;
+        }
+        if (n > max - out->rows) {
+            n = max - out->rows;
+            out->truncated = 1;
+            duckdb_data_chunk_set_size(ch, (idx_t)n);
+        }
+        struct ArrowArray arr;
+        memset(&arr, 0, sizeof(arr));
+        int erc = n > 0 ? duck_error(duckdb_data_chunk_to_arrow(opts, ch, &arr), 500,
+                                     "internal_error", err)
+                        : 0;
+        duckdb_destroy_data_chunk(&ch);
+        if (erc) goto done;
+        if (n > 0) {
+            erc = ipc_writer_batch(w, &arr, err);
+            if (arr.release) arr.release(&arr);
+            if (erc) goto enc_failed;
+        }
+        out->rows += n;
+        if (out->truncated) break;
+    }
+    if (ipc_writer_end(w, err)) goto enc_failed;
+    rc = 0;
+    goto done;
+enc_failed:
+    if (ipc_writer_sink_failed(w)) {
+        out->client_gone = 1;
+        duckdb_interrupt(con);
+    }
+done:
+    if (w) {
+        out->started = ipc_writer_started(w);
+        out->bytes = ipc_writer_bytes(w);
+    }
+    ipc_writer_free(w);
+    if (schema.release) schema.release(&schema);
+    if (opts) duckdb_destroy_arrow_options(&opts);
+    for (size_t k = 0; types && k < ncols; k++)
+        duckdb_destroy_logical_type(&types[k]);
+    free(types);
+    free(names);
+    duckdb_destroy_result(&res);
+    return rc;
+}

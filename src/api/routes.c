@@ -44,7 +44,7 @@ static const http_route routes[] = {
     {HTTP_GET, "/events/jobs", api_events_jobs, ROUTE_INLINE | ROUTE_STREAM, "reader", NULL},
     {HTTP_GET, "/events/metrics", api_events_metrics, ROUTE_INLINE | ROUTE_STREAM, "reader", NULL},
     {HTTP_GET, "/events/stats", api_events_stats, ROUTE_CONTROL, "reader", NULL},
-    {HTTP_POST, "/events/broadcast", api_events_broadcast, 0, "writer", NULL},
+    {HTTP_POST, "/events/broadcast", api_events_broadcast, 0, "admin", NULL},
     {HTTP_DELETE, "/events/clients/{client_id}", api_events_client_delete, ROUTE_INLINE, "admin",
      NULL},
     {HTTP_GET, "/events/zombies", api_events_zombies, ROUTE_CONTROL, "reader", NULL},
@@ -60,7 +60,7 @@ static const http_route routes[] = {
     {HTTP_PUT, "/datasets/{bucket}/{object*}", api_datasets_put, ROUTE_SPOOL, "writer",
      "STORAGE_MAX_FILE_SIZE"},
     {HTTP_GET, "/datasets/{bucket}/{object*}", api_datasets_get, ROUTE_STREAM, "reader", NULL},
-    {HTTP_DELETE, "/datasets/{bucket}/{object*}", api_datasets_delete, 0, "writer", NULL},
+    {HTTP_DELETE, "/datasets/{bucket}/{object*}", api_datasets_delete, 0, "admin", NULL},
     /* Jobs and OpenLineage (jobs.c, lineage.c). Everything touches the metadata database, so
      * it runs on the worker pool. */
     {HTTP_POST, "/jobs", api_jobs_create, 0, "writer", NULL},

@@ -7,9 +7,13 @@
 #include "http/router.h"
 #include "util/ids.h"
 
+/* Set by api_metrics_init in the server; the route table points at it. */
+char api_metrics_path[128] = "/metrics";
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "BREW"};
+    static const char *methods[] = {"GET",    "HEAD",    "POST",  "PUT",
+                                    "DELETE", "OPTIONS", "PATCH", "BREW"};
     if (size < 1) return 0;
     char *path = malloc(size);
     if (!path) return 0;

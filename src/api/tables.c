@@ -280,7 +280,9 @@ void api_tables_append(http_req *req, http_resp *resp)
         goto out;
     }
     int64_t rows = 0, snap = 0;
-    if (lake_append(app->lake, con, schema, name, sql, &rows, &snap, &e)) {
+    int failed = lake_append(app->lake, con, schema, name, sql, &rows, &snap, &e);
+    ingest_release(con); /* an Arrow body's view and mapping go now, not at the next upload */
+    if (failed) {
         answer_err(resp, &e);
         goto out;
     }
@@ -406,7 +408,7 @@ void api_tables_query(http_req *req, http_resp *resp)
         size_t len;
         char *body = buf_steal(&q.held, &len);
         http_resp_bytes(resp, 200, query_content_type(q.fmt), body, len);
-        resp->no_gzip = q.fmt == QF_PARQUET;
+        resp->no_gzip = q.fmt == QF_PARQUET || q.fmt == QF_ARROW;
     }
     char rows[32];
     snprintf(rows, sizeof(rows), "%lld", (long long)out.rows);

@@ -8,6 +8,7 @@
 #include "events/events.h"
 #include "events/relay.h"
 #include "events/sampler.h"
+#include "lake/write.h"
 #include "obs/config_monitor.h"
 #include "obs/obs.h"
 #include "store/store.h"
@@ -143,6 +144,29 @@ static void events_hub_extra(void *ctx, json_t *hub)
 
 /* The route table as JSON lines (method bits spelled out, pattern, role, run mode): the
  * security tests walk it, so a route cannot slip in without a declared role. */
+/* The lake's commit hook -> automatic lineage: the COMPLETE event of every described commit
+ * (create, append, drop through the API) in the commit's own transaction; c NULL: committed. */
+static int lake_lineage_hook(meta_conn *c, int64_t snapshot_id, const char *changes,
+                             const lake_commit_info *ci, void *arg)
+{
+    (void)changes;
+    if (!c) {
+        lineage_auto_committed(arg);
+        return 0;
+    }
+    if (!ci) return 0;
+    lineage_table_op op = {.operation = ci->operation,
+                           .schema = ci->schema,
+                           .table = ci->table,
+                           .table_id = ci->table_id,
+                           .snapshot_id = snapshot_id,
+                           .rows = ci->rows,
+                           .bytes = ci->bytes,
+                           .files = ci->files,
+                           .location = ci->location};
+    return lineage_auto_commit(arg, c, &op);
+}
+
 static int print_routes(void)
 {
     size_t n;
@@ -249,12 +273,22 @@ int main(int argc, char **argv)
         log_error("cannot start DuckDB", "error", err);
         goto out;
     }
+    /* Before the lake: with STORAGE_BACKEND=s3 its files live in the store. Opening contacts
+     * nothing (an unreachable store shows as 503s later). */
+    dlb_err store_err = {0};
+    app->store = store_open_config(&cfg, &store_err);
+    if (!app->store) {
+        log_error("cannot open object storage", "error", store_err.detail);
+        goto out;
+    }
     dlb_err lerr = {0};
-    app->lake = lake_open(&cfg, app->meta, NULL, &lerr);
+    app->lake = lake_open_store(&cfg, app->meta, app->store, NULL, &lerr);
     if (!app->lake) {
         log_error("cannot open the lake", "error", lerr.detail);
         goto out;
     }
+    /* Automatic lineage: every lake commit stores its event in its own transaction. */
+    lake_set_commit_hook(lake_lineage_hook, app->lineage);
     /* User queries may read the lake's files and nothing else. */
     engine_set_lake_path(app->engine, lake_data_path(app->lake));
     app->pool = pool_create(workers, (size_t)cfg.worker_queue_size, on_worker_start, NULL);
@@ -272,6 +306,7 @@ int main(int argc, char **argv)
     }
     api_metrics_init(&cfg);
     api_metrics_start(app);
+    if (obs_prometheus_on(app->obs)) lake_metrics_register(app->lake); /* lake cache (S3) */
     app->cfgmon = cfgmon_start(&cfg, app->meta, obs_prometheus_on(app->obs));
     if (!app->cfgmon) log_warn("cannot start the configuration monitor");
     /* Lineage delivery to MONITORING_OPENLINEAGE_URL (nothing starts when it is unset). */
@@ -320,13 +355,6 @@ int main(int argc, char **argv)
             log_error("cannot start the event relay");
             goto out;
         }
-    }
-
-    dlb_err store_err = {0};
-    app->store = store_open_config(&cfg, &store_err);
-    if (!app->store) {
-        log_error("cannot open object storage", "error", store_err.detail);
-        goto out;
     }
 
     api_root_init(&cfg);
@@ -391,6 +419,8 @@ int main(int argc, char **argv)
 
 out:
     ev_sampler_stop(app->events_sampler); /* it reads the server, the pools and lineage */
+    /* Stores the queued query events while the hub they are announced on still exists. */
+    lineage_auto_stop(app->lineage);
     /* Before the metrics registry and the metadata database go; rows in flight stay queued. */
     if (app->lineage) lineage_deliver_stop(app->lineage);
     if (app->http) http_server_stop(app->http);
@@ -404,6 +434,7 @@ out:
     store_close(app->store); /* after the pools: no handler uses it any more */
     if (app->engine) engine_close(app->engine);
     if (app->lake) lake_close(app->lake); /* after the pools: no handler uses it any more */
+    lake_set_commit_hook(NULL, NULL);     /* no lake commit runs any more (pools are gone) */
     lineage_destroy(app->lineage);
     auth_destroy(app->auth); /* after the server: no request checks a key any more */
     if (app->meta) meta_close(app->meta);

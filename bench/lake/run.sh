@@ -3,6 +3,7 @@
 # result; loopback only; bounded: about 1-2 minutes on 2 cores).
 #   bench/lake/run.sh                      (BENCH_BIN=... another binary)
 #   BENCH_APPEND_ROWS=1000000 BENCH_EXPORT_ROWS=10000000 (defaults) BENCH_COUNT_REQS=300
+#   BENCH_PARTS="append export count" (default: all three) BENCH_FORMATS="csv parquet json ndjson"
 # Prints, from one run:
 #   1. append of BENCH_APPEND_ROWS rows as CSV, Parquet and JSON through PUT /tables/{name}
 #      (rows/s, curl wall time of the request) beside the reference DuckDB's own
@@ -35,6 +36,8 @@ command -v curl >/dev/null || {
 APPEND_ROWS=${BENCH_APPEND_ROWS:-1000000}
 EXPORT_ROWS=${BENCH_EXPORT_ROWS:-10000000}
 COUNT_REQS=${BENCH_COUNT_REQS:-300}
+PARTS=" ${BENCH_PARTS:-append export count} "
+FORMATS=${BENCH_FORMATS:-csv parquet json ndjson}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dlb-bench-lake.XXXXXX")
 pid=""
@@ -86,6 +89,7 @@ echo "bench/lake: $("$bin" --version 2>/dev/null | head -1 || echo "$bin"); refe
 echo "bench/lake: $(nproc) CPUs; append $APPEND_ROWS rows, export $EXPORT_ROWS rows"
 
 # ---- inputs (made by the reference DuckDB, not timed) ------------------------------------
+if [[ $PARTS == *" append "* ]]; then
 schema='{"id":"BIGINT","name":"VARCHAR","value":"DOUBLE","active":"BOOLEAN","ts":"TIMESTAMP"}'
 gen="SELECT i AS id, 'name-' || i AS name, i * 1.5 AS value, i % 2 = 0 AS active, TIMESTAMP '2024-01-01' + to_seconds(i) AS ts FROM range($APPEND_ROWS) t(i)"
 refsql "COPY ($gen) TO '$tmp/in.csv' (HEADER); COPY ($gen) TO '$tmp/in.parquet' (FORMAT parquet);
@@ -95,7 +99,7 @@ refsql "COPY ($gen) TO '$tmp/in.csv' (HEADER); COPY ($gen) TO '$tmp/in.parquet' 
 
 # ---- 1. appends ------------------------------------------------------------------------------
 printf '\n%-28s %12s %10s   %-34s %12s %8s\n' "append ${APPEND_ROWS} rows" "ours rows/s" "ours s" "reference (DuckDB COPY -> parquet)" "ref rows/s" "ratio"
-for fmt in csv parquet json ndjson; do
+for fmt in $FORMATS; do
     case $fmt in
     csv) ct=text/csv file=$tmp/in.csv src="read_csv('$tmp/in.csv')" ;;
     parquet) ct=application/vnd.apache.parquet file=$tmp/in.parquet src="read_parquet('$tmp/in.parquet')" ;;
@@ -111,7 +115,10 @@ for fmt in csv parquet json ndjson; do
         "COPY FROM $fmt" "$(rate "$APPEND_ROWS" "$rt")" "$(ratio "$rt" "$t" 0.7)"
 done
 
+fi
+
 # ---- 2. export -------------------------------------------------------------------------------
+if [[ $PARTS == *" export "* ]]; then
 big="SELECT i AS id, 'name-' || i AS name, i * 1.5 AS value, i % 2 = 0 AS active, TIMESTAMP '2024-01-01' + to_seconds(i) AS ts FROM range($EXPORT_ROWS) t(i)"
 refsql "COPY ($big) TO '$tmp/big.parquet' (FORMAT parquet)"
 create "{\"name\":\"big\",\"schema\":$schema}"
@@ -138,7 +145,10 @@ for fmt in csv ndjson parquet; do
         "COPY TO $fmt ($((rsize >> 20)) MiB)" "$(rate "$EXPORT_ROWS" "$rt")" "$(ratio "$rt" "$t" 0.7)"
 done
 
+fi
+
 # ---- 3. count(*) latency ------------------------------------------------------------------
+if [[ $PARTS == *" count "* ]]; then
 create '{"name":"small","schema":{"id":"INTEGER","v":"VARCHAR"}}'
 curl -sf -X PUT "$url/tables/small" -H 'Content-Type: text/csv' --data-binary $'id,v\n1,a\n2,b\n3,c\n' >/dev/null
 urls=()
@@ -152,3 +162,4 @@ sort -n "$tmp/lat.txt" | awk -v n="$COUNT_REQS" '
         printf "\nSELECT count(*) on a 3-row table, %d requests, one keep-alive connection:\n", n
         printf "  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  (target p50 < 3 ms: %s)\n", p50, p90, p99, (p50 < 3 ? "met" : "MISSED")
     }'
+fi

@@ -38,6 +38,7 @@ if [ ! -x "$BIN" ]; then
 fi
 
 TMP=$(mktemp -d /tmp/bench-lineage.XXXXXX) || die "mktemp failed"
+chmod 755 "$TMP" # scripts/pg.sh runs the server as the user postgres, under $TMP/pg
 SRV=""
 PGDIR=""
 # shellcheck disable=SC2317  # invoked by the trap

@@ -1,6 +1,9 @@
 /* bench/sse load client: holds N event-stream connections to one server, publishes
- * broadcasts at a fixed rate through POST /events/broadcast (a second thread, keep-alive),
- * each carrying its send time, and measures publish-to-deliver latency on every client.
+ * broadcasts at a fixed rate through POST /events/broadcast, each carrying its send time,
+ * and measures publish-to-deliver latency on every client. The publishers are open-loop:
+ * PUBLISHERS threads (env SSE_BENCH_PUBLISHERS, default 8), one keep-alive connection each,
+ * take turns on one schedule, so a slow answer to one broadcast does not delay the next
+ * (in-process producers never wait for an HTTP round trip either).
  *
  *   loadclient HOST PORT CLIENTS SOURCES SERVER_PID PHASES
  *     SOURCES     client addresses 127.0.0.1 .. 127.0.0.SOURCES (ephemeral ports per source)
@@ -130,6 +133,9 @@ typedef struct {
 static phase_t g_phases[16];
 static int g_nphases;
 static atomic_int g_pub_phase = -1, g_pub_stop;
+static int g_npub = 8;
+static _Atomic uint64_t g_pub_start;             /* the phase's schedule origin (µs) */
+static atomic_long g_post_us_sum, g_post_us_max; /* answer times of the phase's broadcasts */
 
 static int http_post(int fd, const char *body)
 {
@@ -156,7 +162,7 @@ static int http_post(int fd, const char *body)
 
 static void *publisher(void *arg)
 {
-    (void)arg;
+    uint64_t me = (uint64_t)(uintptr_t)arg;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
     inet_pton(AF_INET, g_host, &dst.sin_addr);
@@ -172,8 +178,9 @@ static void *publisher(void *arg)
             usleep(2000);
             continue;
         }
-        uint64_t start = now_us(), interval = 1000000u / (uint64_t)g_phases[ph].rate;
-        for (uint64_t k = 0; atomic_load(&g_pub_phase) == ph; k++) {
+        uint64_t start = atomic_load(&g_pub_start),
+                 interval = 1000000u / (uint64_t)g_phases[ph].rate;
+        for (uint64_t k = me; atomic_load(&g_pub_phase) == ph; k += (uint64_t)g_npub) {
             sleep_until(start + k * interval);
             if (atomic_load(&g_pub_phase) != ph) break;
             char body[160];
@@ -181,13 +188,19 @@ static void *publisher(void *arg)
                      "{\"event_type\":\"job_status\",\"data\":{\"b\":[%d,%llu],\"job_name\":"
                      "\"bench\"}}",
                      ph, (unsigned long long)now_us());
+            atomic_fetch_add(&g_sent_in_phase, 1); /* counted when sent: its events count */
+            uint64_t t0 = now_us();
             int st = http_post(fd, body);
+            long took = (long)(now_us() - t0);
+            atomic_fetch_add(&g_post_us_sum, took);
+            long m = atomic_load(&g_post_us_max);
+            while (took > m && !atomic_compare_exchange_weak(&g_post_us_max, &m, took)) {
+            }
             if (st != 200) {
                 fprintf(stderr, "broadcast answered %d\n", st);
                 close(fd);
                 return NULL;
             }
-            atomic_fetch_add(&g_sent_in_phase, 1);
         }
     }
     close(fd);
@@ -303,7 +316,8 @@ int main(int argc, char **argv)
                     conn_t *c = &g_conns[evs[k].data.u32];
                     if ((evs[k].events & EPOLLOUT) && !c->connected && c->len == 0) {
                         if (write(c->fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1)) {
-                            struct epoll_event e2 = {.events = EPOLLIN, .data.u32 = evs[k].data.u32};
+                            struct epoll_event e2 = {.events = EPOLLIN,
+                                                     .data.u32 = evs[k].data.u32};
                             epoll_ctl(g_ep, EPOLL_CTL_MOD, c->fd, &e2);
                             c->len = 0;
                             c->connected = -1; /* request sent */
@@ -342,11 +356,14 @@ int main(int argc, char **argv)
     fflush(stdout);
     if (ready < g_n) return 1;
 
-    pthread_t pt;
-    pthread_create(&pt, NULL, publisher, NULL);
-    printf("%-6s %-9s %-10s %-12s %-12s %-8s %-8s %-8s %-8s %-7s %-8s %s\n", "rate", "achieved",
-           "broadcasts", "expected", "received", "p50_ms", "p99_ms", "p999_ms", "max_ms", "cpu_%",
-           "rss_mb", "dropped");
+    const char *np = getenv("SSE_BENCH_PUBLISHERS");
+    if (np && atoi(np) > 0 && atoi(np) <= 64) g_npub = atoi(np);
+    pthread_t pt[64];
+    for (int i = 0; i < g_npub; i++)
+        pthread_create(&pt[i], NULL, publisher, (void *)(uintptr_t)i);
+    printf("%-6s %-9s %-10s %-12s %-12s %-8s %-8s %-8s %-8s %-7s %-8s %-7s %-17s %s\n", "rate",
+           "achieved", "broadcasts", "expected", "received", "p50_ms", "p99_ms", "p999_ms",
+           "max_ms", "cpu_%", "rss_mb", "dropped", "post_ms(avg/max)", "cpu_us/delivery");
     for (int ph = 0; ph < g_nphases; ph++) {
         memset(g_hist, 0, NBUCKETS * sizeof(*g_hist));
         g_received = g_stale = 0;
@@ -354,7 +371,10 @@ int main(int argc, char **argv)
         atomic_store(&g_sent_in_phase, 0);
         uint64_t closed0 = g_closed;
         double cpu0 = proc_cpu_s(pid);
+        atomic_store(&g_post_us_sum, 0);
+        atomic_store(&g_post_us_max, 0);
         uint64_t p0 = now_us();
+        atomic_store(&g_pub_start, p0);
         atomic_store(&g_phase, ph);
         atomic_store(&g_pub_phase, ph);
         uint64_t pend = p0 + (uint64_t)(g_phases[ph].seconds * 1e6);
@@ -371,12 +391,18 @@ int main(int argc, char **argv)
         while (now_us() < drain && g_received < (uint64_t)sent * alive)
             pump(20);
         double secs = (double)(p1 - p0) / 1e6;
-        printf("%-6d %-9.1f %-10ld %-12llu %-12llu %-8.2f %-8.2f %-8.2f %-8.2f %-7.0f %-8.1f %llu\n",
+        char post[32]; /* answer time of POST /events/broadcast, mean/max */
+        snprintf(post, sizeof(post), "%.1f/%.1f",
+                 sent ? (double)atomic_load(&g_post_us_sum) / (double)sent / 1000.0 : 0.0,
+                 (double)atomic_load(&g_post_us_max) / 1000.0);
+        printf("%-6d %-9.1f %-10ld %-12llu %-12llu %-8.2f %-8.2f %-8.2f %-8.2f %-7.0f %-8.1f "
+               "%-7llu %-17s %.2f\n",
                g_phases[ph].rate, (double)sent / secs, sent,
-               (unsigned long long)((uint64_t)sent * (uint64_t)g_n),
-               (unsigned long long)g_received, pct(0.50, g_received), pct(0.99, g_received),
-               pct(0.999, g_received), (double)g_maxlat / 1000.0, 100.0 * (cpu1 - cpu0) / secs,
-               (double)rss / 1024.0, (unsigned long long)(g_closed - closed0));
+               (unsigned long long)((uint64_t)sent * (uint64_t)g_n), (unsigned long long)g_received,
+               pct(0.50, g_received), pct(0.99, g_received), pct(0.999, g_received),
+               (double)g_maxlat / 1000.0, 100.0 * (cpu1 - cpu0) / secs, (double)rss / 1024.0,
+               (unsigned long long)(g_closed - closed0), post,
+               g_received ? (cpu1 - cpu0) * 1e6 / (double)g_received : 0.0);
         fflush(stdout);
         atomic_store(&g_phase, -1);
         /* Settle between phases. */
@@ -385,7 +411,8 @@ int main(int argc, char **argv)
             pump(20);
     }
     atomic_store(&g_pub_stop, 1);
-    pthread_join(pt, NULL);
+    for (int i = 0; i < g_npub; i++)
+        pthread_join(pt[i], NULL);
     printf("server peak RSS (VmHWM) %.1f MB\n", (double)proc_kb(pid, "VmHWM:") / 1024.0);
     return 0;
 }

@@ -58,7 +58,9 @@ if ! curl -fsS "http://127.0.0.1:$port/health/live" >/dev/null 2>&1; then
 fi
 idle=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
 echo "bench/sse: $clients clients from $sources source addresses, $rate broadcasts/s for ${seconds}s," \
-    "server pid $pid ($(nproc) CPUs shared with the load client), idle RSS $((idle / 1024)) MB"
+    "server pid $pid ($(nproc) CPUs shared with the load client), idle RSS $((idle / 1024)) MB," \
+    "load average $(cut -d' ' -f1-3 /proc/loadavg) (other processes skew latency; cpu_us/delivery" \
+    "is the figure they disturb least)"
 
 out="$tmp/out"
 # The measured phase, then lower rates on the same connections (8 s each) to show where the
@@ -70,7 +72,7 @@ if [ -z "$row" ]; then
     echo "bench/sse: no measurement" >&2
     exit 1
 fi
-read -r _ achieved _ expected received _ p99 _ _ cpu rss dropped <<<"$row"
+read -r _ achieved _ expected received _ p99 _ _ cpu rss dropped _ <<<"$row"
 verdict() { if [ "$1" = 1 ]; then echo ok; else echo MISSED; fi; }
 ok_del=$(awk -v e="$expected" -v r="$received" 'BEGIN{print (e > 0 && r >= e * 0.999) ? 1 : 0}')
 ok_rate=$(awk -v a="$achieved" -v t="$rate" 'BEGIN{print (a >= t * 0.95) ? 1 : 0}')

@@ -106,7 +106,12 @@ void api_lineage_graph(http_req *req, http_resp *resp)
         depth = (int)v;
     }
     dlb_err e = {0};
-    answer(resp, 200, lineage_graph(app->lineage, node, depth, &e), &e);
+    size_t len = 0;
+    char *body = lineage_graph_json(app->lineage, node, depth, &len, &e);
+    if (body)
+        http_resp_bytes(resp, 200, "application/json", body, len);
+    else
+        api_lineage_answer_err(resp, &e);
 }
 
 static const char *ns_or_default(http_req *req)

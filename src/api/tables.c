@@ -280,7 +280,9 @@ void api_tables_append(http_req *req, http_resp *resp)
         goto out;
     }
     int64_t rows = 0, snap = 0;
-    int failed = lake_append(app->lake, con, schema, name, sql, &rows, &snap, &e);
+    /* an Arrow stream view can be read only once: lake_append stages it first */
+    int failed = lake_append_ex(app->lake, con, schema, name, sql,
+                                fmt == INGEST_ARROW ? LAKE_APPEND_READ_ONCE : 0, &rows, &snap, &e);
     ingest_release(con); /* an Arrow body's view and mapping go now, not at the next upload */
     if (failed) {
         answer_err(resp, &e);
@@ -354,6 +356,7 @@ void api_tables_query(http_req *req, http_resp *resp)
     int64_t snap;
     json_t *doc = NULL, *t = NULL;
     duckdb_prepared_statement st = NULL;
+    lake_pins *pins = NULL; /* lake on S3: the snapshot's files stay in the local cache */
     query_sink_ctx q = {.req = req, .resp = resp};
     buf_init(&q.held, 0);
     if (table_ref(req, resp, schema, sizeof(schema), name, sizeof(name))) return;
@@ -372,17 +375,23 @@ void api_tables_query(http_req *req, http_resp *resp)
     q.streaming = json_is_true(js);
     if (resolve_snapshot(req, resp, &snap)) goto out;
     dlb_err e = {0};
-    if (!(t = lake_table_json(app->lake, snap, schema, name, &e))) {
+    /* Only existence and identity are needed here, not the table's JSON (columns, comments,
+     * statistics: a dozen catalog queries): one query. */
+    int64_t table_id = lake_table_id(app->lake, snap, schema, name, &e);
+    if (table_id < 0) {
         answer_err(resp, &e);
         goto out;
     }
+    t = json_pack("{s:s, s:s, s:I}", "schema_name", schema[0] ? schema : "main", "name", name,
+                  "table_id", (json_int_t)table_id);
     int idx = pool_worker_index();
     duckdb_connection con = engine_query_conn(app->engine, idx);
     if (!con) {
         http_resp_error(resp, 503, "engine_unavailable", "the query engine is not available");
         goto out;
     }
-    if (lake_bind(app->lake, con, snap, &e) || query_prepare(con, json_string_value(jq), &st, &e)) {
+    if (lake_pin_snapshot(app->lake, snap, &pins, &e) || lake_bind(app->lake, con, snap, &e) ||
+        query_prepare(con, json_string_value(jq), &st, &e)) {
         answer_err(resp, &e);
         goto out;
     }
@@ -415,7 +424,25 @@ void api_tables_query(http_req *req, http_resp *resp)
     if (!q.stream) http_resp_header(resp, "X-Result-Rows", rows);
     if (out.truncated && !q.stream) http_resp_header(resp, "X-Result-Truncated", "true");
 out:
+    if (t) /* automatic lineage: queued here, stored by a background thread (lineage/auto.c) */
+        lineage_auto_query(app->lineage,
+                           &(lineage_table_op){
+                               .operation = "query",
+                               .schema = json_string_value(json_object_get(t, "schema_name")),
+                               .table = json_string_value(json_object_get(t, "name")),
+                               .table_id = json_integer_value(json_object_get(t, "table_id")),
+                               .snapshot_id = snap,
+                               .rows = -1,
+                               .bytes = -1,
+                               .files = -1,
+                               .sql = json_string_value(jq),
+                               .error = e.code[0]             ? e.detail
+                                        : resp->status >= 400 ? "the query could not run"
+                                                              : NULL,
+                               .started_mono_ns = req->start_ns,
+                           });
     if (st) duckdb_destroy_prepare(&st);
+    lake_pins_release(app->lake, pins);
     buf_free(&q.held);
     json_decref(t);
     json_decref(doc);

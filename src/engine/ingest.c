@@ -5,11 +5,16 @@
 #include "util/json_rows.h"
 #include "util/sqlq.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const struct {
     const char *ctype, *ext;
@@ -119,35 +124,6 @@ static int find(const char *const *names, int n, const char *name)
     return -1;
 }
 
-/* maximum_object_size for read_json: the longest line of the file (+1), at least 1 MiB, at
- * most 1 GiB. DuckDB's JSON reader reserves buffers of about twice this size per reader and
- * counts them against memory_limit, so a fixed 1 GiB made 8 concurrent appends of a few rows
- * fail with "Out of Memory Error ... 18.0 GiB used". One extra read of the spooled body. */
-static long long json_object_cap(const char *path)
-{
-    FILE *in = fopen(path, "rb");
-    long long longest = 0, cur = 0;
-    char buf[1 << 16];
-    size_t n;
-    if (!in) return 1LL << 30;
-    while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
-        const char *p = buf, *end = buf + n, *nl;
-        while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-            cur += nl - p;
-            if (cur > longest) longest = cur;
-            cur = 0;
-            p = nl + 1;
-        }
-        cur += end - p;
-    }
-    if (cur > longest) longest = cur;
-    fclose(in);
-    longest += 1;
-    if (longest < (1LL << 20)) longest = 1LL << 20;
-    if (longest > (1LL << 30)) longest = 1LL << 30;
-    return longest;
-}
-
 /* Keys of JSON rows that are not columns of the table: the first one found gives 422. */
 static int check_json_keys(duckdb_connection con, const char *path, const char *const *names,
                            int ncols, long long cap, dlb_err *err)
@@ -181,8 +157,256 @@ static int check_json_keys(duckdb_connection con, const char *path, const char *
     return rc;
 }
 
+/* ---- NDJSON pre-scan (one pass in C) ------------------------------------------------------ */
+
+/* One pass over the NDJSON body: the longest line and the top-level
+ * keys of every row checked against the table's columns, byte by byte (no DuckDB query, no
+ * window over the rows). The first unknown key gives 422 naming its row (1-based, counted by
+ * top-level values, i.e. by line for NDJSON). A key written with a backslash escape is left to
+ * check_json_keys (DuckDB unescapes it), which then runs as before; that is rare.
+ * maximum_object_size for read_json is the longest line of the file (+1), at least 1 MiB, at
+ * most 1 GiB: DuckDB's JSON reader reserves buffers of about twice this size per reader and
+ * counts them against memory_limit, so a fixed 1 GiB made 8 concurrent appends of a few rows
+ * fail with "Out of Memory Error ... 18.0 GiB used". */
+static int key_known(const char *const *names, int ncols, const char *k, size_t n)
+{
+    for (int i = 0; i < ncols; i++)
+        if (strlen(names[i]) == n && memcmp(names[i], k, n) == 0) return 1;
+    return 0;
+}
+
+static int ndjson_prescan(duckdb_connection con, const char *path, const char *const *names,
+                          int ncols, long long *cap_out, dlb_err *err)
+{
+    /* bytes that matter outside strings; everything else is skipped */
+    static const unsigned char structural[256] = {
+        ['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1, [','] = 1, ['\n'] = 1};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st)) {
+        if (fd >= 0) close(fd);
+        dlb_err_set(err, 500, "internal_error", "cannot read the JSON rows");
+        return -1;
+    }
+    size_t size = (size_t)st.st_size;
+    const unsigned char *base = NULL;
+    if (size) {
+        void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        base = m == MAP_FAILED ? NULL : m;
+    }
+    close(fd);
+    if (size && !base) {
+        dlb_err_set(err, 500, "internal_error", "cannot map the JSON rows");
+        return -1;
+    }
+    if (size) madvise((void *)base, size, MADV_SEQUENTIAL);
+    const unsigned char *p = base, *end = base + size, *line = base, *bad_key = NULL;
+    long long longest = 0, row = 0, bad_row = 0;
+    size_t bad_len = 0;
+    int depth = 0, want_key = 0, top_obj = 0, escaped = 0;
+    while (p < end) {
+        while (p < end && !structural[*p])
+            p++;
+        if (p == end) break;
+        unsigned char c = *p++;
+        switch (c) {
+        case '\n':
+            if (p - 1 - line > longest) longest = p - 1 - line;
+            line = p;
+            break;
+        case '"': {
+            /* the closing quote is the first one after an even number of backslashes */
+            const unsigned char *s = p, *q;
+            for (;;) {
+                q = memchr(p, '"', (size_t)(end - p));
+                if (!q) break; /* unterminated: DuckDB reports it */
+                size_t nb = 0;
+                while (q - nb > s && q[-1 - (ptrdiff_t)nb] == '\\')
+                    nb++;
+                p = q + 1;
+                if (nb % 2 == 0) break;
+            }
+            if (!q) {
+                p = end;
+                break;
+            }
+            if (depth == 1 && top_obj && want_key) {
+                size_t len = (size_t)(q - s);
+                if (memchr(s, '\\', len)) {
+                    escaped = 1;
+                } else if (!key_known(names, ncols, (const char *)s, len)) {
+                    bad_row = row;
+                    bad_key = s;
+                    bad_len = len;
+                    p = end;
+                }
+            }
+            want_key = 0;
+            break;
+        }
+        case '{':
+        case '[':
+            if (depth == 0) {
+                row++;
+                top_obj = c == '{';
+                want_key = top_obj;
+            }
+            depth++;
+            break;
+        case '}':
+        case ']':
+            if (depth > 0) depth--;
+            break;
+        default: /* ',' */
+            want_key = depth == 1 && top_obj;
+            break;
+        }
+    }
+    if (end - line > longest) longest = end - line;
+    if (bad_row)
+        dlb_err_set(err, 422, "unknown_column", "row %lld: the table has no column '%.*s'", bad_row,
+                    (int)(bad_len > 200 ? 200 : bad_len), (const char *)bad_key);
+    if (size) munmap((void *)base, size);
+    if (bad_row) return -1;
+    longest += 1;
+    if (longest < (1LL << 20)) longest = 1LL << 20;
+    if (longest > (1LL << 30)) longest = 1LL << 30;
+    *cap_out = longest;
+    return escaped ? check_json_keys(con, path, names, ncols, longest, err) : 0;
+}
+
+/* ---- end of the NDJSON pre-scan ------------------------------------------------------------ */
+
+/* ---- JSON -> NDJSON fast path ------------------------------------------------------------- */
+
+static const unsigned char *skip_blank(const unsigned char *p, const unsigned char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* The common layouts ([...], or {"rows": [...]} with "rows" its only key) copied from the
+ * mapped body to out, one row per line, blanks outside strings dropped: what
+ * json_rows_to_ndjson writes, with memchr and one fwrite per row instead of getc/putc per byte
+ * (those take the stream lock every byte in a threaded process: ~8 s for 92 MB). The row
+ * count; -2 for anything else (json_rows_to_ndjson then converts it or names the error); -1 on
+ * a write error. */
+static int64_t json_rows_fast(const unsigned char *p, const unsigned char *end, FILE *out)
+{
+    static const unsigned char cls[256] = {['"'] = 1, ['{'] = 2,  ['['] = 2,  ['}'] = 3, [']'] = 3,
+                                           [' '] = 4, ['\t'] = 4, ['\n'] = 4, ['\r'] = 4};
+    int obj = 0;
+    int64_t n = 0;
+    p = skip_blank(p, end);
+    if (p < end && *p == '{') {
+        obj = 1;
+        p = skip_blank(p + 1, end);
+        if (end - p < 6 || memcmp(p, "\"rows\"", 6)) return -2;
+        p = skip_blank(p + 6, end);
+        if (p == end || *p != ':') return -2;
+        p = skip_blank(p + 1, end);
+    }
+    if (p == end || *p != '[') return -2;
+    p = skip_blank(p + 1, end);
+    if (p < end && *p == ']') {
+        p++;
+        goto tail;
+    }
+    for (;;) {
+        if (p == end || (*p != '{' && *p != '[')) return -2;
+        const unsigned char *span = p;
+        int depth = 0;
+        while (p < end) {
+            unsigned char k = cls[*p];
+            if (!k) {
+                p++;
+            } else if (k == 1) { /* a string: to the first '"' after an even run of '\' */
+                const unsigned char *s = ++p, *q;
+                for (;;) {
+                    q = memchr(p, '"', (size_t)(end - p));
+                    if (!q) return -2;
+                    size_t nb = 0;
+                    while (q - nb > s && q[-1 - (ptrdiff_t)nb] == '\\')
+                        nb++;
+                    p = q + 1;
+                    if (nb % 2 == 0) break;
+                }
+                unsigned char bad = 0; /* control characters: the slow path names them */
+                for (const unsigned char *c = s; c < q; c++)
+                    bad |= *c < 0x20;
+                if (bad) return -2;
+            } else if (k == 4) {
+                if (p > span &&
+                    fwrite_unlocked(span, 1, (size_t)(p - span), out) != (size_t)(p - span))
+                    return -1;
+                span = ++p;
+            } else {
+                depth += k == 2 ? 1 : -1;
+                p++;
+                if (depth == 0) break;
+            }
+        }
+        if (depth) return -2;
+        if (p > span && fwrite_unlocked(span, 1, (size_t)(p - span), out) != (size_t)(p - span))
+            return -1;
+        if (putc_unlocked('\n', out) == EOF) return -1;
+        n++;
+        p = skip_blank(p, end);
+        if (p == end) return -2;
+        if (*p == ']') {
+            p++;
+            break;
+        }
+        if (*p != ',') return -2;
+        p = skip_blank(p + 1, end);
+    }
+tail:
+    p = skip_blank(p, end);
+    if (obj) {
+        if (p == end || *p != '}') return -2;
+        p = skip_blank(p + 1, end);
+    }
+    return p == end ? n : -2;
+}
+
+/* 1: done (*rows set), 0: not the common layout, -1: error (err set). */
+static int json_to_ndjson_fast(const char *path, const char *scratch, long long *rows, dlb_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) || st.st_size == 0) {
+        if (fd >= 0) close(fd);
+        return 0;
+    }
+    size_t size = (size_t)st.st_size;
+    void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return 0;
+    madvise(m, size, MADV_SEQUENTIAL);
+    FILE *out = fopen(scratch, "wb");
+    int64_t n = -1;
+    if (out) {
+        setvbuf(out, NULL, _IOFBF, 1 << 20);
+        n = json_rows_fast(m, (const unsigned char *)m + size, out);
+        if (fclose(out) && n >= 0) n = -1;
+    }
+    munmap(m, size);
+    if (n == -2) return 0;
+    if (n < 0) {
+        dlb_err_set(err, 500, "internal_error", "cannot convert the JSON body");
+        return -1;
+    }
+    *rows = n;
+    return 1;
+}
+
+/* ---- end of the JSON -> NDJSON fast path --------------------------------------------------- */
+
 static int json_to_ndjson(const char *path, const char *scratch, long long *rows, dlb_err *err)
 {
+    int fast = json_to_ndjson_fast(path, scratch, rows, err);
+    if (fast) return fast > 0 ? 0 : -1;
     FILE *in = fopen(path, "rb"), *out = fopen(scratch, "wb");
     char msg[256] = "";
     int64_t n = -1;
@@ -461,8 +685,7 @@ int ingest_source(duckdb_connection con, ingest_format fmt, const char *path,
     }
     switch (fmt) {
     case INGEST_NDJSON:
-        cap = json_object_cap(path);
-        if (check_json_keys(con, path, names, ncols, cap, err)) goto out;
+        if (ndjson_prescan(con, path, names, ncols, &cap, err)) goto out;
         buf_appends(&from, "read_json(");
         sqlq_string(&from, path);
         buf_printf(&from, ", format='newline_delimited', maximum_object_size=%lld, columns={", cap);

@@ -73,6 +73,8 @@ ev_hub *ev_hub_create(const ev_options *opt)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&h->cond, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&h->wake_cond, NULL);
+    h->wake_tail = &h->wake_head;
     h->wall_offset = clock_wall() - ev_now();
     /* Ids start at the start time in microseconds: a restarted server never hands out an id
      * an old client still holds, so such a client gets a reset instead of a wrong replay. */
@@ -85,8 +87,86 @@ ev_hub *ev_hub_create(const ev_options *opt)
     return h;
 }
 
+/* Wakes c's sink unless its connection is finished. The client's lock makes the check and
+ * the wake one step against ev_client_done (lock order: client, then connection). */
+static void wake_now(ev_client *c)
+{
+    pthread_mutex_lock(&c->lock);
+    if (!c->finished) c->sink.wake(c->sink.arg);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void ev_wake_locked(ev_hub *h, ev_client *c)
+{
+    if (!h->waker_started) {
+        c->sink.wake(c->sink.arg); /* c is linked, so its connection is alive */
+        return;
+    }
+    if (c->wake_pending) return;
+    c->wake_pending = 1;
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    c->wnext = NULL;
+    int was_idle = !h->wake_head;
+    *h->wake_tail = c;
+    h->wake_tail = &c->wnext;
+    if (was_idle) pthread_cond_signal(&h->wake_cond);
+}
+
+/* Takes the waker's list into an array (the clients' links may be reused at once). */
+static size_t take_wakes_locked(ev_hub *h, ev_client ***batch, size_t *cap)
+{
+    size_t n = 0;
+    for (ev_client *c = h->wake_head, *next; c; c = next) {
+        next = c->wnext;
+        if (n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 1024;
+            ev_client **b = realloc(*batch, nc * sizeof(*b));
+            if (!b) break; /* the rest waits for the next round */
+            *batch = b;
+            *cap = nc;
+        }
+        c->wake_pending = 0;
+        c->wnext = NULL;
+        (*batch)[n++] = c;
+        h->wake_head = next;
+    }
+    if (!h->wake_head) h->wake_tail = &h->wake_head;
+    return n;
+}
+
+/* The waker: one batch per round, woken outside the hub lock, so that publication (which
+ * only queues) never waits for the HTTP server's resume machinery, and clients queued again
+ * while a batch is being woken are woken once for all their new events. */
+static void *waker_main(void *arg)
+{
+    ev_hub *h = arg;
+    ev_client **batch = NULL;
+    size_t cap = 0;
+    pthread_mutex_lock(&h->lock);
+    while (!h->waker_stop) {
+        if (!h->wake_head) {
+            pthread_cond_wait(&h->wake_cond, &h->lock);
+            continue;
+        }
+        size_t n = take_wakes_locked(h, &batch, &cap);
+        h->wake_batches++;
+        h->wakes += n;
+        pthread_mutex_unlock(&h->lock);
+        for (size_t i = 0; i < n; i++) {
+            wake_now(batch[i]);
+            ev_client_unref(batch[i]);
+        }
+        pthread_mutex_lock(&h->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+    free(batch);
+    return NULL;
+}
+
 int ev_hub_start(ev_hub *h)
 {
+    if (pthread_create(&h->waker, NULL, waker_main, h)) return -1;
+    h->waker_started = 1;
     if (pthread_create(&h->thread, NULL, ev_ticker_main, h)) return -1;
     h->thread_started = 1;
     return 0;
@@ -96,10 +176,26 @@ static void stop_thread(ev_hub *h)
 {
     pthread_mutex_lock(&h->lock);
     h->stop = 1;
+    h->waker_stop = 1;
     pthread_cond_broadcast(&h->cond);
+    pthread_cond_broadcast(&h->wake_cond);
     pthread_mutex_unlock(&h->lock);
     if (h->thread_started) pthread_join(h->thread, NULL);
     h->thread_started = 0;
+    if (h->waker_started) pthread_join(h->waker, NULL);
+    /* Wakes still waiting are delivered here; from now on they are synchronous. */
+    pthread_mutex_lock(&h->lock);
+    h->waker_started = 0;
+    while (h->wake_head) {
+        ev_client *c = h->wake_head;
+        h->wake_head = c->wnext;
+        c->wake_pending = 0;
+        c->wnext = NULL;
+        wake_now(c);
+        ev_client_unref(c);
+    }
+    h->wake_tail = &h->wake_head;
+    pthread_mutex_unlock(&h->lock);
 }
 
 void ev_hub_shutdown(ev_hub *h)
@@ -142,6 +238,7 @@ void ev_hub_free(ev_hub *h)
     free(h->probe);
     free(h->probe_clients);
     ev_metrics_free(h);
+    pthread_cond_destroy(&h->wake_cond);
     pthread_cond_destroy(&h->cond);
     pthread_mutex_destroy(&h->lock);
     free(h);
@@ -230,15 +327,21 @@ int ev_push_locked(ev_hub *h, ev_client *c, ev_frame *f, int replay)
     c->last_enqueue_at = ev_now();
     h->delivered++;
     /* A reader with bytes left is either reading or already woken: only the transition
-     * from empty needs a wake (which may cost a system call to resume the connection). */
-    if (was_empty) c->sink.wake(c->sink.arg);
+     * from empty needs a wake (which may cost a system call to resume the connection); the
+     * waker thread does it, outside this lock. */
+    if (was_empty) ev_wake_locked(h, c);
     return 0;
 }
 
-static void parse_filter(ev_client *c, int k, const char *list)
+/* Most clients filter on nothing: the pointer arrays exist only for the lists given.
+ * -1 when out of memory (the client must not silently receive everything). */
+static int parse_filter(ev_client *c, int k, const char *list)
 {
-    if (list && *list)
-        c->nfilters[k] = strlist_split(list, &c->filter_store[k], c->filters[k], EV_MAX_FILTER);
+    if (!list || !*list) return 0;
+    c->filters[k] = malloc(EV_MAX_FILTER * sizeof(*c->filters[k]));
+    if (!c->filters[k]) return -1;
+    c->nfilters[k] = strlist_split(list, &c->filter_store[k], c->filters[k], EV_MAX_FILTER);
+    return 0;
 }
 
 static int in_list(ev_client *c, int k, const char *v)
@@ -258,9 +361,12 @@ static int matches(ev_client *c, const ev_frame *f)
 
 static void client_free(ev_client *c)
 {
+    /* Unlinked everywhere: nobody else can reach c. */
     ev_queue_free(&c->q);
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 3; k++) {
         free(c->filter_store[k]);
+        free(c->filters[k]);
+    }
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -360,17 +466,20 @@ int ev_hub_connect(ev_hub *h, const ev_subscription *sub, const ev_sink *sink, e
 {
     ev_client *c = calloc(1, sizeof(*c));
     if (!c) return EV_NOMEM;
+    atomic_init(&c->refs, 1);
     c->hub = h;
     c->sink = *sink;
     c->types = (sub->types ? sub->types : EV_ALL) | EV_MASK(EV_HEARTBEAT) | EV_MASK(EV_PING);
     c->zombie_reason = -1;
     snprintf(c->ip, sizeof(c->ip), "%s", sub->ip ? sub->ip : "");
     ids_uuid4(c->id);
-    parse_filter(c, 0, sub->jobs);
-    parse_filter(c, 1, sub->runs);
-    parse_filter(c, 2, sub->namespaces);
     pthread_mutex_init(&c->lock, NULL);
     ev_queue_init(&c->q);
+    if (parse_filter(c, 0, sub->jobs) || parse_filter(c, 1, sub->runs) ||
+        parse_filter(c, 2, sub->namespaces)) {
+        client_free(c);
+        return EV_NOMEM;
+    }
 
     json_t *d = json_object();
     json_object_set_new(d, "client_id", json_string(c->id));
@@ -460,7 +569,16 @@ void ev_client_done(ev_client *c, int ok)
         h->dropped[DROP_CLIENT_CLOSED]++;
     }
     pthread_mutex_unlock(&h->lock);
-    client_free(c);
+    /* The waker may still hold c: it checks this flag under the same lock before waking. */
+    pthread_mutex_lock(&c->lock);
+    c->finished = 1;
+    pthread_mutex_unlock(&c->lock);
+    ev_client_unref(c);
+}
+
+void ev_client_unref(ev_client *c)
+{
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) client_free(c);
 }
 
 /* ---- publication -------------------------------------------------------------------- */

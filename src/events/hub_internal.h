@@ -7,6 +7,7 @@
 #include "queue.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define EV_MAX_FILTER   16
 #define EV_ID_BUCKETS   4096
@@ -33,15 +34,20 @@ typedef struct ev_ipcount {
 } ev_ipcount;
 
 struct ev_client {
+    /* The connection holds one reference until ev_client_done, the waker one while the
+     * client waits in its list. */
+    atomic_int refs;
     /* Under the hub lock. */
     ev_client *prev, *next, *hnext;
+    ev_client *wnext; /* the waker's list */
+    int wake_pending; /* in the waker's list */
     ev_hub *hub;
     int linked;
     char id[37];
     char ip[64];
     unsigned types;
     char *filter_store[3];
-    const char *filters[3][EV_MAX_FILTER]; /* jobs, runs, namespaces */
+    const char **filters[3]; /* jobs, runs, namespaces; allocated only when given */
     int nfilters[3];
     ev_sink sink;
     double connected_at, last_enqueue_at, last_ping_at, first_ping_at, last_pong_at;
@@ -56,6 +62,7 @@ struct ev_client {
     ev_queue q;
     int closing;  /* end once the queue is drained */
     int aborting; /* cut at once */
+    int finished; /* ev_client_done ran: the sink is gone, never wake it */
     int queue_full_count;
     uint64_t consumed;
     double last_consumed;
@@ -95,6 +102,15 @@ struct ev_hub {
     struct pollfd *probe;
     ev_client **probe_clients;
     size_t probe_cap;
+    /* The waker thread: resumes the connections of clients whose queue went from empty to
+     * not empty, outside the hub lock, in batches (clients queued again while a batch is
+     * being woken wait for the next, so many events ride one resume). Not started (unit
+     * tests): wakes are synchronous. */
+    pthread_t waker;
+    int waker_started, waker_stop;
+    pthread_cond_t wake_cond;
+    ev_client *wake_head, **wake_tail;
+    uint64_t wake_batches, wakes;
 };
 
 extern const char *const ev_zombie_reasons[EV_NZREASONS];
@@ -109,6 +125,11 @@ void ev_drop_locked(ev_hub *h, ev_client *c, int reason, int how);
 /* Observes the delivery latency of a frame published at ts (wall clock); any thread. */
 void ev_metrics_latency(ev_hub *h, double ts);
 void ev_metrics_free(ev_hub *h);
+/* Asks for c's sink to be woken: at once when no waker runs, else by the waker thread.
+ * Hub lock held. */
+void ev_wake_locked(ev_hub *h, ev_client *c);
+/* Drops a reference to c (freeing it at the last). */
+void ev_client_unref(ev_client *c);
 /* The background thread's body. */
 void *ev_ticker_main(void *arg);
 

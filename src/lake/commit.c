@@ -16,6 +16,19 @@
 static _Atomic(lake_commit_hook) g_hook;
 static void *_Atomic g_hook_arg;
 
+/* The description of the calling thread's next commit (lake_commit_describe). */
+static _Thread_local lake_commit_info *tl_info;
+
+void lake_commit_describe(lake_commit_info *info)
+{
+    tl_info = info;
+}
+
+lake_commit_info *lake_commit_described(void)
+{
+    return tl_info;
+}
+
 void lake_set_commit_hook(lake_commit_hook fn, void *arg)
 {
     atomic_store(&g_hook_arg, arg);
@@ -152,11 +165,12 @@ static int attempt_once(lake_t *l, meta_conn *c, lake_commit_body body, void *ar
                    2, err);
     if (rc) goto fail;
     lake_commit_hook hook = atomic_load(&g_hook);
-    if (hook && hook(c, next.snapshot_id, changes.data ? changes.data : "",
-                     atomic_load(&g_hook_arg)) != 0) {
-        dlb_err_set(err, 500, "commit_hook_failed", "the commit hook refused snapshot %lld",
-                    (long long)next.snapshot_id);
-        rc = -1;
+    void *hook_arg = atomic_load(&g_hook_arg);
+    int hrc =
+        hook ? hook(c, next.snapshot_id, changes.data ? changes.data : "", tl_info, hook_arg) : 0;
+    if (hrc != 0) { /* META_CONFLICT / META_BUSY from the hook retry the whole commit */
+        map_meta_error(retryable(hrc) ? hrc : META_ERR, "commit hook", "the hook refused", err);
+        rc = retryable(hrc) ? hrc : -1;
         goto fail;
     }
     rc = meta_commit(c);
@@ -164,6 +178,7 @@ static int attempt_once(lake_t *l, meta_conn *c, lake_commit_body body, void *ar
         map_meta_error(rc, "commit", "commit failed", err);
         goto fail;
     }
+    if (hook) hook(NULL, next.snapshot_id, NULL, tl_info, hook_arg); /* committed */
     buf_free(&changes);
     *snapshot_out = next.snapshot_id;
     return 0;

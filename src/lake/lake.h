@@ -21,6 +21,14 @@ typedef struct lake lake_t;
  * adopts an existing one as it is (its data_path, its contents) and refuses a spec version it
  * cannot read. data_path NULL means the default. */
 lake_t *lake_open(const struct config *cfg, struct meta *meta, const char *data_path, dlb_err *err);
+/* lake_open with the object store (store/store.h; not owned, must outlive the lake). With an
+ * S3 store a new catalog's default data path is s3://STORAGE_DEFAULT_BUCKET/ducklake-data/
+ * (the bucket is created when missing); an s3:// data path (new or adopted) needs an S3 store
+ * (503 lake_data_path otherwise): appends upload their files through it and reads go through
+ * the local cache DATA_DIR/cache/lake (STORAGE_CACHE_MAX_BYTES, LRU). lake_open = no store. */
+struct store;
+lake_t *lake_open_store(const struct config *cfg, struct meta *meta, struct store *store,
+                        const char *data_path, dlb_err *err);
 void lake_close(lake_t *l);
 /* The data path as stored (ends with '/'), the format version ("1.0"). */
 const char *lake_data_path(const lake_t *l);
@@ -48,12 +56,31 @@ struct json_t *lake_tables_json(lake_t *l, int64_t snapshot, int details, dlb_er
  * "snapshot_id", "partitioning", "comment"}. 404 when it does not exist at that snapshot. */
 struct json_t *lake_table_json(lake_t *l, int64_t snapshot, const char *schema, const char *name,
                                dlb_err *err);
+/* The table_id of schema.name at snapshot (one catalog query: no columns, files or
+ * statistics), or -1 with 404 table_not_found (or 503). */
+int64_t lake_table_id(lake_t *l, int64_t snapshot, const char *schema, const char *name,
+                      dlb_err *err);
 
 /* Makes every table of the snapshot queryable on con by its name (schema main unqualified,
  * other schemas as schema.table): views over read_parquet of the live data files, columns
  * mapped by field id (renames, added columns), deleted rows removed (delete files and inlined
  * deletes), inlined rows included. Cheap when con is already bound to that snapshot. */
 int lake_bind(lake_t *l, duckdb_connection con, int64_t snapshot, dlb_err *err);
+
+/* Lake on S3: the views of lake_bind read the files' local cache copies, which must be present
+ * while a query binds and runs. lake_pin_snapshot downloads the missing files of every table of
+ * the snapshot and pins them all (no eviction) until lake_pins_release; call it before
+ * lake_bind and release after the query. *out is NULL (nothing to release) for a local lake.
+ * 0, or -1 with err (503 store_unavailable naming the file when the store cannot be read). */
+typedef struct lake_pins lake_pins;
+int lake_pin_snapshot(lake_t *l, int64_t snapshot, lake_pins **out, dlb_err *err);
+/* The same for one file (its s3:// URL); *out NULL when url is not remote. */
+int lake_pin_file(lake_t *l, const char *url, lake_pins **out, dlb_err *err);
+void lake_pins_release(lake_t *l, lake_pins *p); /* p may be NULL */
+/* Registers the cache's Prometheus series (dlb_lake_cache_hits_total, _misses_total,
+ * _evictions_total, _fetch_errors_total, _fetched_bytes_total, _bytes, _files, _max_bytes,
+ * _pinned_files); nothing for a local lake. */
+void lake_metrics_register(lake_t *l);
 
 /* ---- writing ------------------------------------------------------------------------------- */
 
@@ -83,6 +110,14 @@ int lake_create_table(lake_t *l, const char *schema, const char *name, const lak
  * for deletion. Small appends are inlined when DB_DUCKLAKE_DATA_INLINING_ROW_LIMIT allows. */
 int lake_append(lake_t *l, duckdb_connection con, const char *schema, const char *table,
                 const char *source_sql, int64_t *rows_out, int64_t *snapshot_out, dlb_err *err);
+/* lake_append reads source_sql once in the common case (one COPY casts the rows and writes the
+ * Parquet file) and reads it again only when that fails, to name the bad row. A source that can
+ * be read only once (an Arrow stream view) passes LAKE_APPEND_READ_ONCE: it is staged in a
+ * DuckDB temp table first and everything else reads the stage. */
+#define LAKE_APPEND_READ_ONCE 1u
+int lake_append_ex(lake_t *l, duckdb_connection con, const char *schema, const char *table,
+                   const char *source_sql, unsigned flags, int64_t *rows_out, int64_t *snapshot_out,
+                   dlb_err *err);
 
 /* DROP TABLE in a new snapshot; its files are scheduled for deletion only when no snapshot
  * still references them (time travel keeps working). 404 when absent. */

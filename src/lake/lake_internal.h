@@ -30,6 +30,11 @@ struct lake {
     int lock_ok;                 /* lock initialised (lake_close destroys it) */
     duckdb_database count_db;    /* private in-memory DuckDB for exact row counts (lazy) */
     duckdb_connection count_con; /* used under lock */
+    /* ---- lake on S3 (remote.c) ---- */
+    struct store *store;      /* the object store (lake_open_store), or NULL */
+    int remote;               /* data_root is an s3:// URL: files live in the store */
+    char upload_dir[4096];    /* DATA_DIR/tmp/ (ends '/'): Parquet files before their upload */
+    struct lake_cache *cache; /* local copies of the store's files (remote only) */
 };
 
 /* ---- reader internals (read_catalog.c) ------------------------------------------------- */
@@ -54,6 +59,9 @@ typedef struct {
     int has_del;
     int64_t del_count, del_partial_max; /* del_partial_max -1 when plain */
     char *del_path, *del_key, *del_format;
+    /* Lake on S3: the object URLs (s3://bucket/key) of path / del_path, which then name the
+     * files' places in the local cache (remote.c); NULL for local files. */
+    char *url, *del_url;
 } lake_file;
 
 typedef struct {
@@ -107,6 +115,28 @@ typedef struct {
 /* SELECT __dlb_rowid, <columns by name> of table t at snapshot s (top-level columns are
  * cols[0..ntop)). malloc'd, or NULL with err. */
 char *lake_relation_sql(const lake_table *t, const lake_bind_extra *x, int64_t s, dlb_err *err);
+
+/* ---- lake on S3 (remote.c) ----------------------------------------------------------------- */
+
+/* The data path a new catalog gets when none is given and the store is S3:
+ * s3://STORAGE_DEFAULT_BUCKET/ducklake-data/ (the bucket is created when missing; a store that
+ * does not answer is only logged: the first upload creates it then). 1 when out was set, 0
+ * when the default local path applies. */
+int lake_remote_default_path(lake_t *l, char *out, size_t outlen);
+/* After the data path is known: an s3:// data path needs the S3 store and gets the cache
+ * (DATA_DIR/cache/lake, STORAGE_CACHE_MAX_BYTES). 0 or -1 with err. */
+int lake_remote_init(lake_t *l, dlb_err *err);
+void lake_remote_close(lake_t *l);
+/* For a remote lake: every s3:// path of t's files becomes its cache path, the URL kept in
+ * url / del_url. No-op otherwise. 0 or -1 (memory). */
+int lake_files_localize(lake_t *l, lake_table *t, dlb_err *err);
+/* Uploads the local file *path as dir + name (dir an s3:// URL), removes the local file (also
+ * on failure), and replaces *path by the object's URL. 0, or -1 with err (503 when the store
+ * is unavailable, naming the file). */
+int lake_remote_publish(lake_t *l, char **path, const char *dir, const char *name, dlb_err *err);
+/* Removes a data file that no snapshot refers to: an s3:// URL through the store, else the
+ * local file. 0 when gone (or absent), -1 when it could not be removed. */
+int lake_file_remove(lake_t *l, const char *path);
 
 /* ---- SQL text helpers (read_types.c) ------------------------------------------------------- */
 

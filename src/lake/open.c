@@ -87,8 +87,11 @@ static int create_catalog(lake_t *l, meta_conn *c, const char *data_path, dlb_er
 {
     char merr[512] = "";
     char stored[4096], dir[4096];
+    int remote = 0;
     if (data_path && *data_path) {
         if (snprintf(dir, sizeof(dir), "%s", data_path) >= (int)sizeof(dir)) goto bad_path;
+    } else if ((remote = lake_remote_default_path(l, dir, sizeof(dir))) != 0) {
+        if (remote < 0) goto bad_path; /* with an S3 store: s3://<bucket>/ducklake-data/ */
     } else {
         char base[4000];
         if (data_dir_abs(l, base, sizeof(base)) != 0) goto bad_path;
@@ -242,12 +245,19 @@ static int resolve_pin(lake_t *l, dlb_err *err)
 
 lake_t *lake_open(const struct config *cfg, struct meta *meta, const char *data_path, dlb_err *err)
 {
+    return lake_open_store(cfg, meta, NULL, data_path, err);
+}
+
+lake_t *lake_open_store(const struct config *cfg, struct meta *meta, struct store *store,
+                        const char *data_path, dlb_err *err)
+{
     lake_t *l = calloc(1, sizeof(*l));
     if (!l) {
         dlb_err_set(err, 500, "out_of_memory", "out of memory");
         return NULL;
     }
     l->cfg = cfg;
+    l->store = store;
     l->meta = meta;
     l->postgres = strcmp(meta_backend(meta), "postgres") == 0;
     l->pinned_snapshot = -1;
@@ -276,6 +286,7 @@ lake_t *lake_open(const struct config *cfg, struct meta *meta, const char *data_
     if (rc == 0) rc = read_metadata(l, c, err);
     meta_release(meta, c);
     if (rc != 0) goto fail;
+    if (lake_remote_init(l, err) != 0) goto fail; /* an s3:// data path: store + cache */
     if (resolve_pin(l, err) != 0) goto fail;
     l->read_only = cfg->db_ducklake_read_only || l->pinned_snapshot >= 0;
     return l;
@@ -289,6 +300,7 @@ void lake_close(lake_t *l)
     if (!l) return;
     if (l->count_con) duckdb_disconnect(&l->count_con);
     if (l->count_db) duckdb_close(&l->count_db);
+    lake_remote_close(l);
     if (l->lock_ok) pthread_mutex_destroy(&l->lock);
     free(l);
 }

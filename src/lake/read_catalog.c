@@ -117,6 +117,8 @@ static void files_free(lake_file *f, int n)
         free(f[i].del_path);
         free(f[i].del_key);
         free(f[i].del_format);
+        free(f[i].url);
+        free(f[i].del_url);
     }
     free(f);
 }
@@ -236,7 +238,8 @@ int lake_tables_load(lake_t *l, meta_conn *c, int64_t s, const char *schema, con
     }
     for (int i = 0; i < rows; i++) {
         if (lake_columns_load(c, t[i].table_id, s, &t[i].cols, &t[i].ncols, &t[i].ntop, err) != 0 ||
-            (files && load_files(c, &t[i], s, err) != 0)) {
+            (files &&
+             (load_files(c, &t[i], s, err) != 0 || lake_files_localize(l, &t[i], err) != 0))) {
             lake_tables_free(t, rows);
             return -1;
         }

@@ -10,8 +10,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* count(*) of a Parquet file's rows tagged with a snapshot <= s. Caller holds l->lock. */
-static int64_t count_partial(lake_t *l, const char *path, const char *key, int64_t s, dlb_err *err)
+static int64_t count_partial_local(lake_t *l, const char *path, const char *key, int64_t s,
+                                   dlb_err *err);
+
+/* count(*) of a Parquet file's rows tagged with a snapshot <= s. Caller holds l->lock. A file
+ * of a lake on S3 (url set) is read from the local cache, pinned meanwhile. */
+static int64_t count_partial(lake_t *l, const char *path, const char *url, const char *key,
+                             int64_t s, dlb_err *err)
+{
+    lake_pins *pin = NULL;
+    if (url && lake_pin_file(l, url, &pin, err) != 0) return -1;
+    int64_t n = count_partial_local(l, path, key, s, err);
+    lake_pins_release(l, pin);
+    return n;
+}
+
+static int64_t count_partial_local(lake_t *l, const char *path, const char *key, int64_t s,
+                                   dlb_err *err)
 {
     if (!l->count_db) {
         if (duckdb_open(NULL, &l->count_db) != DuckDBSuccess) {
@@ -61,9 +76,9 @@ static int64_t files_count(lake_t *l, const lake_table *t, int64_t s, dlb_err *e
     for (int i = 0; i < t->nfiles; i++) {
         const lake_file *f = &t->files[i];
         int64_t rows = f->record_count, del = f->has_del ? f->del_count : 0;
-        if (f->partial_max > s) rows = count_partial(l, f->path, f->key, s, err);
+        if (f->partial_max > s) rows = count_partial(l, f->path, f->url, f->key, s, err);
         if (rows >= 0 && f->has_del && f->del_partial_max > s)
-            del = count_partial(l, f->del_path, f->del_key, s, err);
+            del = count_partial(l, f->del_path, f->del_url, f->del_key, s, err);
         if (rows < 0 || del < 0) {
             total = -1;
             break;

@@ -178,3 +178,31 @@ done:
     meta_release(l->meta, c);
     return o;
 }
+
+int64_t lake_table_id(lake_t *l, int64_t snapshot, const char *schema, const char *name,
+                      dlb_err *err)
+{
+    if (!schema || !*schema) schema = "main";
+    meta_conn *c = acquire(l, err);
+    if (!c) return -1;
+    /* the WHERE of lake_tables_load for one name, without columns, files or statistics */
+    meta_val p[6] = {MVINT(snapshot), MVINT(snapshot), MVINT(snapshot),
+                     MVINT(snapshot), MVTEXT(schema),  MVTEXT(name)};
+    char merr[256] = "";
+    meta_result *r = meta_query(c,
+                                "SELECT t.table_id FROM ducklake_table t JOIN ducklake_schema sc "
+                                "ON sc.schema_id = t.schema_id WHERE " VALID("t") " AND " VALID(
+                                    "sc") " AND sc.schema_name = ? AND t.table_name = ?",
+                                p, 6, NULL, merr, sizeof(merr));
+    int64_t id = -1;
+    if (!r)
+        dlb_err_set(err, 503, "metadata_unavailable", "cannot read tables: %s", merr);
+    else if (meta_result_rows(r) == 0)
+        dlb_err_set(err, 404, "table_not_found", "table %s.%s does not exist at snapshot %" PRId64,
+                    schema, name, snapshot);
+    else
+        id = meta_result_int(r, 0, 0);
+    meta_result_free(r);
+    meta_release(l->meta, c);
+    return id;
+}

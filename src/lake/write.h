@@ -26,9 +26,28 @@ typedef struct {
 typedef int (*lake_commit_body)(meta_conn *c, const lake_snap *cur, lake_snap *next, buf_t *changes,
                                 void *arg, dlb_err *err);
 
-/* Called in the same transaction after the body (the lineage outbox hooks in here); a
- * non-zero return aborts the commit. */
-typedef int (*lake_commit_hook)(meta_conn *c, int64_t snapshot_id, const char *changes, void *arg);
+/* What a commit does, for the hook (automatic lineage): filled by the operation's caller and
+ * announced with lake_commit_describe. Pointers are borrowed for the commit's duration. */
+typedef struct lake_commit_info {
+    const char *operation;        /* "create_table", "append", "drop_table" */
+    char schema[128], table[128]; /* as stored (drop's body corrects the caller's spelling) */
+    int64_t table_id;             /* -1 when unknown; create's and drop's bodies fill it in */
+    int64_t rows, bytes, files;   /* append: what the commit adds; -1 when not an append */
+    const char *location;         /* the table's directory (local path or s3:// URL), or NULL */
+} lake_commit_info;
+
+/* Describes the next lake_commit of the calling thread (the hook receives it); NULL clears.
+ * Callers clear it after lake_commit returns, so no description outlives its commit. */
+void lake_commit_describe(lake_commit_info *info);
+/* The description of the commit running on this thread (for its body), or NULL. */
+lake_commit_info *lake_commit_described(void);
+
+/* Called in the same transaction after the body (the lineage outbox hooks in here) with the
+ * description (NULL for commits nobody described); a non-zero return aborts the commit. Called
+ * once more with c NULL after the commit succeeded, outside any transaction (to wake whoever
+ * reads the outbox); the return value is ignored then. */
+typedef int (*lake_commit_hook)(meta_conn *c, int64_t snapshot_id, const char *changes,
+                                const lake_commit_info *info, void *arg);
 /* Process-wide; NULL removes it. Set it before the first write. */
 void lake_set_commit_hook(lake_commit_hook fn, void *arg);
 
@@ -62,6 +81,10 @@ typedef struct {
     char sig[96];         /* columns signature: changes when any column row is added or ended */
     int64_t partition_id; /* -1 when unpartitioned */
 } lake_table_def;
+
+/* A commit description (lake_commit_describe) of operation op on t: names, id and location
+ * from t; rows, bytes and files -1 (an append sets them). */
+void lake_commit_info_table(lake_commit_info *ci, const char *op, const lake_table_def *t);
 
 /* Looks schema.table up at the latest snapshot (case-insensitive), with its columns. 1 found,
  * 0 absent, -1 error (err set). Uses c (any transaction state). */

@@ -113,7 +113,7 @@ static int append_body(meta_conn *c, const lake_snap *cur, lake_snap *next, buf_
 static void discard_file(lake_t *l, const lake_table_def *t, const lake_file_stats *f,
                          int64_t file_id)
 {
-    if (unlink(f->path) == 0 || errno == ENOENT) return;
+    if (lake_file_remove(l, f->path) == 0) return; /* local file or s3:// object (remote.c) */
     log_error("lake: cannot delete uncommitted data file; scheduling it", "path", f->path);
     meta_conn *c = meta_acquire(l->meta);
     if (!c) return;
@@ -245,198 +245,310 @@ static int latest_snapshot_id(lake_t *l, int64_t *out, dlb_err *err)
     return 0;
 }
 
-int lake_append(lake_t *l, duckdb_connection con, const char *schema, const char *table,
-                const char *source_sql, int64_t *rows_out, int64_t *snapshot_out, dlb_err *err)
-{
-    if (l->read_only) {
-        dlb_err_set(err, 403, "read_only", "the lake is read-only");
-        return -1;
-    }
-    if (!schema) schema = "main";
-    if (!table || !source_sql) {
-        dlb_err_set(err, 422, "invalid_input", "no table or no source given");
-        return -1;
-    }
+/* What one append works with: the table, its cast types, the source -> table column map. */
+typedef struct {
+    lake_t *l;
+    duckdb_connection con;
     lake_table_def t;
-    meta_conn *mc = meta_acquire(l->meta);
-    if (!mc) {
-        dlb_err_set(err, 503, "catalog_unavailable", "no metadata connection available");
-        return -1;
-    }
-    int found = lake_table_load(l, mc, schema, table, &t, err);
-    meta_release(l->meta, mc);
-    if (found < 0) return -1;
-    if (found == 0) {
-        dlb_err_set(err, 404, "table_not_found", "table %s.%s does not exist", schema, table);
-        return -1;
-    }
+    buf_t **types;    /* per table column: the cast target */
+    int *src_of;      /* per table column: the source column, -1 when absent */
+    char **src_names; /* source column names */
+    idx_t nsrc;
+} append_ctx;
 
+static void ctx_free_map(append_ctx *x)
+{
+    for (idx_t s = 0; x->src_names && s < x->nsrc; s++)
+        free(x->src_names[s]);
+    free(x->src_names);
+    x->src_names = NULL;
+    x->nsrc = 0;
+}
+
+/* Source columns -> table columns by name (case-insensitive), from the columns `SELECT * FROM
+ * from LIMIT 0` yields (nothing is scanned). 422 for an unknown or duplicate column. */
+static int map_columns(append_ctx *x, const char *from, int read_status, dlb_err *err)
+{
+    const lake_table_def *t = &x->t;
+    buf_t q;
+    buf_init(&q, 0);
+    buf_printf(&q, "SELECT * FROM %s LIMIT 0", from);
+    duckdb_result res;
+    ctx_free_map(x);
+    if (!q.data) {
+        dlb_err_set(err, 500, "out_of_memory", "out of memory");
+        return -1;
+    }
+    int rc = duck_query(x->con, q.data, &res, read_status,
+                        read_status == 422 ? "invalid_input" : "stage_failed", err);
+    buf_free(&q);
+    if (rc) return -1;
+    x->nsrc = duckdb_column_count(&res);
+    x->src_names = calloc(x->nsrc ? x->nsrc : 1, sizeof *x->src_names);
+    if (!x->src_names) goto oom;
+    for (int i = 0; i < t->ncols; i++)
+        x->src_of[i] = -1;
+    for (idx_t s = 0; s < x->nsrc; s++) {
+        x->src_names[s] = strdup(duckdb_column_name(&res, s));
+        if (!x->src_names[s]) goto oom;
+        int match = -1;
+        for (int i = 0; i < t->ncols; i++)
+            if (!strcasecmp(t->cols[i]->name, x->src_names[s])) match = i;
+        if (match < 0 || x->src_of[match] >= 0) {
+            dlb_err_set(err, 422, "invalid_input", "%s column '%.100s' in the input",
+                        match < 0 ? "unknown" : "duplicate", x->src_names[s]);
+            duckdb_destroy_result(&res);
+            return -1;
+        }
+        x->src_of[match] = (int)s;
+    }
+    duckdb_destroy_result(&res);
+    return 0;
+oom:
+    duckdb_destroy_result(&res);
+    dlb_err_set(err, 500, "out_of_memory", "out of memory");
+    return -1;
+}
+
+/* The rows as the table's types, in column order: SELECT CAST(..) AS "c", ... FROM from.
+ * guard: a NULL in a NOT NULL column raises an error (the one-pass write; the staged path has
+ * found such rows before). order: the staged rows in input order. */
+static int build_select(const append_ctx *x, const char *from, int guard, int order, buf_t *sel)
+{
+    const lake_table_def *t = &x->t;
+    buf_appends(sel, "SELECT ");
+    for (int i = 0; i < t->ncols; i++) {
+        if (i) buf_appends(sel, ", ");
+        if (x->src_of[i] >= 0) {
+            buf_t col;
+            buf_init(&col, 0);
+            sql_ident(&col, x->src_names[x->src_of[i]]);
+            if (!col.data) return -1;
+            if (guard && t->cols[i]->not_null)
+                buf_printf(sel,
+                           "CASE WHEN %s IS NULL THEN error('NULL in a NOT NULL column') "
+                           "ELSE CAST(%s AS %s) END AS ",
+                           col.data, col.data, x->types[i]->data);
+            else
+                buf_printf(sel, "CAST(%s AS %s) AS ", col.data, x->types[i]->data);
+            buf_free(&col);
+        } else {
+            buf_printf(sel, "CAST(NULL AS %s) AS ", x->types[i]->data);
+        }
+        sql_ident(sel, t->cols[i]->name);
+    }
+    buf_appends(sel, " FROM ");
+    buf_appends(sel, from);
+    if (order) buf_appends(sel, " ORDER BY rowid");
+    return sel->data ? 0 : -1;
+}
+
+/* Writes the rows of sel to one Parquet file of the table. 0 with f filled (f->record_count
+ * may be 0: the caller removes the file), -1 with err (the file is removed). */
+static int write_file(append_ctx *x, const char *sel, lake_file_stats *f, dlb_err *err)
+{
+    const lake_table_def *t = &x->t;
+    char uuid[37];
+    ids_uuid7(uuid);
+    buf_t q;
+    buf_init(&q, 0);
+    buf_printf(&q, "ducklake-%s.parquet", uuid);
+    f->name = buf_steal(&q, NULL);
+    buf_init(&q, 0);
+    /* lake on S3 (remote.c): written under DATA_DIR/tmp/, uploaded by commit_file */
+    buf_printf(&q, "%s%s", x->l->remote ? x->l->upload_dir : t->dir, f->name ? f->name : "");
+    f->path = buf_steal(&q, NULL);
+    if (!f->name || !f->path) goto oom;
+    if (!x->l->remote && make_dirs(t->dir)) {
+        dlb_err_set(err, 503, "storage_unavailable", "cannot create directory %s: %s", t->dir,
+                    strerror(errno));
+        return -1;
+    }
+    buf_init(&q, 0);
+    buf_printf(&q, "COPY (%s) TO ", sel);
+    sql_string(&q, f->path);
+    /* snappy and DuckDB's default row groups (122,880 rows), as the extension writes */
+    buf_appends(&q, " (FORMAT parquet, COMPRESSION snappy, FIELD_IDS {");
+    for (int i = 0; i < t->ncols; i++)
+        if ((i && buf_appends(&q, ", ")) || field_ids(&q, t->cols[i])) goto oom;
+    buf_appends(&q, "}, RETURN_STATS)");
+    if (!q.data) goto oom;
+    int rc = lake_copy_with_stats(x->con, q.data, t, f, err);
+    buf_free(&q);
+    if (rc) unlink(f->path);
+    return rc;
+oom:
+    buf_free(&q);
+    dlb_err_set(err, 500, "out_of_memory", "out of memory");
+    return -1;
+}
+
+/* Commits a written file (f->record_count > 0); on failure the file is deleted or scheduled. */
+static int commit_file(append_ctx *x, lake_file_stats *f, int64_t *rows_out, int64_t *snapshot_out,
+                       dlb_err *err)
+{
+    append_args a = {.l = x->l, .t = &x->t, .f = f, .file_id = -1};
+    int64_t snap = 0;
+    /* lake on S3: the object exists before the catalog names it; f->path becomes its URL */
+    if (x->l->remote && lake_remote_publish(x->l, &f->path, x->t.dir, f->name, err) != 0) return -1;
+    lake_commit_info ci; /* automatic lineage (lake_commit_describe) */
+    lake_commit_info_table(&ci, "append", &x->t);
+    ci.rows = f->record_count;
+    ci.bytes = f->file_size_bytes;
+    ci.files = 1;
+    lake_commit_describe(&ci);
+    int crc = lake_commit(x->l, append_body, &a, &snap, err);
+    lake_commit_describe(NULL);
+    if (crc != 0) {
+        discard_file(x->l, &x->t, f, a.file_id);
+        return -1;
+    }
+    if (rows_out) *rows_out = f->record_count;
+    if (snapshot_out) *snapshot_out = snap;
+    return 0;
+}
+
+static int empty_append(append_ctx *x, int64_t *rows_out, int64_t *snapshot_out, dlb_err *err)
+{
+    int64_t s = 0;
+    if (latest_snapshot_id(x->l, &s, err)) return -1;
+    if (rows_out) *rows_out = 0;
+    if (snapshot_out) *snapshot_out = s;
+    return 0;
+}
+
+/* The one-pass write (the common, valid case): COPY (SELECT CAST(...) FROM source) TO parquet,
+ * reading the source once, in parallel, rows in input order. 1 when it does not apply or
+ * fails (the caller takes the staged path, which re-reads the source and names the first bad
+ * row and column), 0 done, -1 error that the staged path would not change (err set). */
+static int append_direct(append_ctx *x, const char *source_sql, int64_t *rows_out,
+                         int64_t *snapshot_out, dlb_err *err)
+{
+    const lake_table_def *t = &x->t;
+    dlb_err e2 = {0};
+    if (map_columns(x, source_sql, 422, err)) return -1; /* the staged path says the same */
+    for (int i = 0; i < t->ncols; i++)
+        if (x->src_of[i] < 0 && t->cols[i]->not_null) return 1; /* 422 if there are rows */
+    if (x->l->inlining_row_limit > 0 && lake_inline_eligible(t)) {
+        /* Small enough to inline? Read at most limit + 1 rows to know. */
+        buf_t q;
+        buf_init(&q, 0);
+        buf_printf(&q, "SELECT count(*) FROM (SELECT 1 FROM %s LIMIT %d)", source_sql,
+                   x->l->inlining_row_limit + 1);
+        duckdb_result res;
+        int small = 1;
+        if (q.data && !duck_query(x->con, q.data, &res, 422, "invalid_input", &e2)) {
+            small = duckdb_value_int64(&res, 0, 0) <= x->l->inlining_row_limit;
+            duckdb_destroy_result(&res);
+        }
+        buf_free(&q);
+        if (small) return 1;
+    }
+    buf_t sel;
+    buf_init(&sel, 0);
+    lake_file_stats f;
+    memset(&f, 0, sizeof f);
+    int rc = 1;
+    if (build_select(x, source_sql, 1, 0, &sel)) {
+        dlb_err_set(err, 500, "out_of_memory", "out of memory");
+        rc = -1;
+    } else if (write_file(x, sel.data, &f, &e2)) {
+        /* a bad row (or an unreadable input): the staged path finds and names it; a storage
+         * failure is reported as it is */
+        if (e2.status == 503) {
+            *err = e2;
+            rc = -1;
+        }
+    } else if (f.record_count == 0) {
+        unlink(f.path);
+        rc = empty_append(x, rows_out, snapshot_out, err);
+    } else {
+        rc = commit_file(x, &f, rows_out, snapshot_out, err);
+    }
+    buf_free(&sel);
+    lake_file_stats_free(&f);
+    return rc;
+}
+
+/* The staged path: the source into a DuckDB temp table (read once), counted, every value
+ * checked with TRY_CAST (the first bad row and column give 422), then inlined or written. */
+static int append_staged(append_ctx *x, const char *source_sql, int64_t *rows_out,
+                         int64_t *snapshot_out, dlb_err *err)
+{
+    const lake_table_def *t = &x->t;
+    lake_t *l = x->l;
+    duckdb_connection con = x->con;
     int rc = -1;
     char stage[64], rid[33];
     ids_request_id(rid);
     snprintf(stage, sizeof stage, "__dlb_stage_%.16s", rid);
-    buf_t q, sel;
+    buf_t q, sel, from;
     buf_init(&q, 0);
     buf_init(&sel, 0);
-    int *src_of = calloc((size_t)t.ncols, sizeof *src_of);
-    buf_t **types = calloc((size_t)t.ncols, sizeof *types);
-    char **src_names = NULL;
-    idx_t nsrc = 0;
+    buf_init(&from, 0);
     int staged = 0;
     lake_file_stats f;
     memset(&f, 0, sizeof f);
-    if (!src_of || !types) goto oom;
-    for (int i = 0; i < t.ncols; i++) {
-        types[i] = calloc(1, sizeof **types);
-        if (!types[i]) goto oom;
-        buf_init(types[i], 0);
-        if (lake_type_sql(t.cols[i], 1, types[i]) || !types[i]->data) goto oom;
-    }
-
-    /* Session settings our text forms rely on (TIMESTAMPTZ in UTC); no ICU: nothing to do. */
-    duckdb_result ignore;
-    if (duckdb_query(con, "SET TimeZone = 'UTC'", &ignore) == DuckDBSuccess)
-        duckdb_destroy_result(&ignore);
-    else
-        duckdb_destroy_result(&ignore);
 
     buf_appends(&q, "CREATE TEMP TABLE ");
     sql_ident(&q, stage);
     buf_printf(&q, " AS SELECT * FROM %s", source_sql);
-    if (!q.data) goto oom;
+    sql_ident(&from, stage);
+    if (!q.data || !from.data) goto oom;
     if (duck_exec(con, q.data, 422, "invalid_input", err)) goto done;
     staged = 1;
+    if (map_columns(x, from.data, 500, err)) goto done;
 
-    /* Source columns -> table columns by name (case-insensitive). */
     buf_reset(&q);
-    buf_appends(&q, "SELECT * FROM ");
-    sql_ident(&q, stage);
-    buf_appends(&q, " LIMIT 0");
+    buf_printf(&q, "SELECT count(*) FROM %s", from.data);
     duckdb_result res;
-    if (!q.data || duck_query(con, q.data, &res, 500, "stage_failed", err)) goto done;
-    nsrc = duckdb_column_count(&res);
-    src_names = calloc(nsrc ? nsrc : 1, sizeof *src_names);
-    if (!src_names) {
-        duckdb_destroy_result(&res);
-        goto oom;
-    }
-    for (int i = 0; i < t.ncols; i++)
-        src_of[i] = -1;
-    for (idx_t s = 0; s < nsrc; s++) {
-        src_names[s] = strdup(duckdb_column_name(&res, s));
-        if (!src_names[s]) {
-            duckdb_destroy_result(&res);
-            goto oom;
-        }
-        int match = -1;
-        for (int i = 0; i < t.ncols; i++)
-            if (!strcasecmp(t.cols[i]->name, src_names[s])) match = i;
-        if (match < 0 || src_of[match] >= 0) {
-            dlb_err_set(err, 422, "invalid_input", "%s column '%.100s' in the input",
-                        match < 0 ? "unknown" : "duplicate", src_names[s]);
-            duckdb_destroy_result(&res);
-            goto done;
-        }
-        src_of[match] = (int)s;
-    }
-    duckdb_destroy_result(&res);
-
-    buf_reset(&q);
-    buf_appends(&q, "SELECT count(*) FROM ");
-    sql_ident(&q, stage);
     if (!q.data || duck_query(con, q.data, &res, 500, "stage_failed", err)) goto done;
     int64_t nrows = duckdb_value_int64(&res, 0, 0);
     duckdb_destroy_result(&res);
     if (nrows > 0)
-        for (int i = 0; i < t.ncols; i++)
-            if (src_of[i] < 0 && t.cols[i]->not_null) {
+        for (int i = 0; i < t->ncols; i++)
+            if (x->src_of[i] < 0 && t->cols[i]->not_null) {
                 dlb_err_set(err, 422, "invalid_row",
                             "row 1, column '%s': NULL in a NOT NULL column (missing from the "
                             "input)",
-                            t.cols[i]->name);
+                            t->cols[i]->name);
                 goto done;
             }
     if (nrows == 0) {
-        if (rows_out) *rows_out = 0;
-        int64_t s = 0;
-        if (latest_snapshot_id(l, &s, err)) goto done;
-        if (snapshot_out) *snapshot_out = s;
-        rc = 0;
+        rc = empty_append(x, rows_out, snapshot_out, err);
         goto done;
     }
-    if (validate_rows(con, stage, &t, src_of, src_names, types, err)) goto done;
+    if (validate_rows(con, stage, t, x->src_of, x->src_names, x->types, err)) goto done;
 
     /* The rows as the table's types, in column order and input order. */
-    buf_appends(&sel, "SELECT ");
-    for (int i = 0; i < t.ncols; i++) {
-        if (i) buf_appends(&sel, ", ");
-        if (src_of[i] >= 0) {
-            buf_appends(&sel, "CAST(");
-            sql_ident(&sel, src_names[src_of[i]]);
-            buf_printf(&sel, " AS %s) AS ", types[i]->data);
-        } else {
-            buf_printf(&sel, "CAST(NULL AS %s) AS ", types[i]->data);
-        }
-        sql_ident(&sel, t.cols[i]->name);
-    }
-    buf_appends(&sel, " FROM ");
-    sql_ident(&sel, stage);
-    buf_appends(&sel, " ORDER BY rowid");
-    if (!sel.data) goto oom;
+    if (build_select(x, from.data, 0, 1, &sel)) goto oom;
 
-    if (l->inlining_row_limit > 0 && nrows <= l->inlining_row_limit && lake_inline_eligible(&t)) {
+    if (l->inlining_row_limit > 0 && nrows <= l->inlining_row_limit && lake_inline_eligible(t)) {
         int64_t snap = 0;
-        rc = lake_append_inline(l, con, &t, stage, sel.data, nrows, &snap, err);
+        lake_commit_info ci; /* automatic lineage: inlined rows, no file */
+        lake_commit_info_table(&ci, "append", t);
+        ci.rows = nrows;
+        ci.bytes = 0;
+        ci.files = 0;
+        lake_commit_describe(&ci);
+        rc = lake_append_inline(l, con, t, stage, sel.data, nrows, &snap, err);
+        lake_commit_describe(NULL);
         if (rc == 0) {
             if (rows_out) *rows_out = nrows;
             if (snapshot_out) *snapshot_out = snap;
         }
         goto done;
     }
-
-    /* Parquet file under the table directory. */
-    char uuid[37];
-    ids_uuid7(uuid);
-    buf_t name;
-    buf_init(&name, 0);
-    buf_printf(&name, "ducklake-%s.parquet", uuid);
-    f.name = buf_steal(&name, NULL);
-    buf_init(&name, 0);
-    buf_printf(&name, "%s%s", t.dir, f.name ? f.name : "");
-    f.path = buf_steal(&name, NULL);
-    if (!f.name || !f.path) goto oom;
-    if (make_dirs(t.dir)) {
-        dlb_err_set(err, 503, "storage_unavailable", "cannot create directory %s: %s", t.dir,
-                    strerror(errno));
-        goto done;
-    }
-    buf_reset(&q);
-    buf_printf(&q, "COPY (%s) TO ", sel.data);
-    sql_string(&q, f.path);
-    buf_appends(&q, " (FORMAT parquet, COMPRESSION snappy, FIELD_IDS {");
-    for (int i = 0; i < t.ncols; i++)
-        if ((i && buf_appends(&q, ", ")) || field_ids(&q, t.cols[i])) goto oom;
-    buf_appends(&q, "}, RETURN_STATS)");
-    if (!q.data) goto oom;
-    if (lake_copy_with_stats(con, q.data, &t, &f, err)) {
+    if (write_file(x, sel.data, &f, err)) {
         if (!strncmp(err->detail, "Conversion Error", 16) ||
             !strncmp(err->detail, "Invalid Input Error", 19) ||
             strstr(err->detail, "do not support negative intervals")) {
             err->status = 422;
             snprintf(err->code, sizeof err->code, "invalid_row");
         }
-        unlink(f.path);
         goto done;
     }
-    append_args a = {.l = l, .t = &t, .f = &f, .file_id = -1};
-    int64_t snap = 0;
-    if (lake_commit(l, append_body, &a, &snap, err) != 0) {
-        discard_file(l, &t, &f, a.file_id);
-        goto done;
-    }
-    if (rows_out) *rows_out = f.record_count;
-    if (snapshot_out) *snapshot_out = snap;
-    rc = 0;
+    rc = commit_file(x, &f, rows_out, snapshot_out, err);
     goto done;
 oom:
     dlb_err_set(err, 500, "out_of_memory", "out of memory");
@@ -450,19 +562,80 @@ done:
             duck_exec(con, q.data, 500, "stage_drop", &ignored);
         }
     }
-    for (idx_t s = 0; src_names && s < nsrc; s++)
-        free(src_names[s]);
-    free(src_names);
-    for (int i = 0; types && i < t.ncols; i++)
-        if (types[i]) {
-            buf_free(types[i]);
-            free(types[i]);
-        }
-    free(types);
-    free(src_of);
     buf_free(&q);
     buf_free(&sel);
+    buf_free(&from);
     lake_file_stats_free(&f);
-    lake_table_def_free(&t);
+    return rc;
+}
+
+int lake_append(lake_t *l, duckdb_connection con, const char *schema, const char *table,
+                const char *source_sql, int64_t *rows_out, int64_t *snapshot_out, dlb_err *err)
+{
+    return lake_append_ex(l, con, schema, table, source_sql, 0, rows_out, snapshot_out, err);
+}
+
+int lake_append_ex(lake_t *l, duckdb_connection con, const char *schema, const char *table,
+                   const char *source_sql, unsigned flags, int64_t *rows_out, int64_t *snapshot_out,
+                   dlb_err *err)
+{
+    if (l->read_only) {
+        dlb_err_set(err, 403, "read_only", "the lake is read-only");
+        return -1;
+    }
+    if (!schema) schema = "main";
+    if (!table || !source_sql) {
+        dlb_err_set(err, 422, "invalid_input", "no table or no source given");
+        return -1;
+    }
+    append_ctx x;
+    memset(&x, 0, sizeof x);
+    x.l = l;
+    x.con = con;
+    meta_conn *mc = meta_acquire(l->meta);
+    if (!mc) {
+        dlb_err_set(err, 503, "catalog_unavailable", "no metadata connection available");
+        return -1;
+    }
+    int found = lake_table_load(l, mc, schema, table, &x.t, err);
+    meta_release(l->meta, mc);
+    if (found < 0) return -1;
+    if (found == 0) {
+        dlb_err_set(err, 404, "table_not_found", "table %s.%s does not exist", schema, table);
+        return -1;
+    }
+    const lake_table_def *t = &x.t;
+    int rc = -1;
+    x.src_of = calloc((size_t)t->ncols + 1, sizeof *x.src_of);
+    x.types = calloc((size_t)t->ncols + 1, sizeof *x.types);
+    if (!x.src_of || !x.types) goto oom;
+    for (int i = 0; i < t->ncols; i++) {
+        x.types[i] = calloc(1, sizeof **x.types);
+        if (!x.types[i]) goto oom;
+        buf_init(x.types[i], 0);
+        if (lake_type_sql(t->cols[i], 1, x.types[i]) || !x.types[i]->data) goto oom;
+    }
+
+    /* Session settings our text forms rely on (TIMESTAMPTZ in UTC); no ICU: nothing to do. */
+    duckdb_result ignore;
+    duckdb_query(con, "SET TimeZone = 'UTC'", &ignore);
+    duckdb_destroy_result(&ignore);
+
+    rc = flags & LAKE_APPEND_READ_ONCE ? 1
+                                       : append_direct(&x, source_sql, rows_out, snapshot_out, err);
+    if (rc == 1) rc = append_staged(&x, source_sql, rows_out, snapshot_out, err);
+    goto done;
+oom:
+    dlb_err_set(err, 500, "out_of_memory", "out of memory");
+done:
+    ctx_free_map(&x);
+    for (int i = 0; x.types && i < t->ncols; i++)
+        if (x.types[i]) {
+            buf_free(x.types[i]);
+            free(x.types[i]);
+        }
+    free(x.types);
+    free(x.src_of);
+    lake_table_def_free(&x.t);
     return rc;
 }

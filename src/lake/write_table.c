@@ -28,6 +28,17 @@ void lake_table_def_free(lake_table_def *t)
     memset(t, 0, sizeof *t);
 }
 
+void lake_commit_info_table(lake_commit_info *ci, const char *op, const lake_table_def *t)
+{
+    memset(ci, 0, sizeof *ci);
+    ci->operation = op;
+    snprintf(ci->schema, sizeof ci->schema, "%s", t->schema_name);
+    snprintf(ci->table, sizeof ci->table, "%s", t->table_name);
+    ci->table_id = t->table_id;
+    ci->rows = ci->bytes = ci->files = -1;
+    ci->location = t->dir;
+}
+
 int lake_table_signature(meta_conn *c, int64_t table_id, char out[96], dlb_err *err)
 {
     int rc = 0;
@@ -367,6 +378,8 @@ static int create_body(meta_conn *c, const lake_snap *cur, lake_snap *next, buf_
     rc = lake_exec(c, "INSERT INTO ducklake_schema_versions VALUES (?, ?, ?)", vv, 3, err);
     if (rc) return rc;
     if (append_change_name(changes, "created_table", a->schema, a->name)) goto oom;
+    lake_commit_info *ci = lake_commit_described(); /* automatic lineage */
+    if (ci) ci->table_id = table_id;
     return 0;
 oom:
     dlb_err_set(err, 500, "out_of_memory", "out of memory");
@@ -514,7 +527,13 @@ int lake_create_table(lake_t *l, const char *schema, const char *name, const lak
         a.nparts++;
     }
     int64_t snap = 0;
+    lake_commit_info ci = {
+        .operation = "create_table", .table_id = -1, .rows = -1, .bytes = -1, .files = -1};
+    snprintf(ci.schema, sizeof ci.schema, "%s", schema);
+    snprintf(ci.table, sizeof ci.table, "%s", name);
+    lake_commit_describe(&ci);
     rc = lake_commit(l, create_body, &a, &snap, err);
+    lake_commit_describe(NULL);
     if (rc == 0 && snapshot_out) *snapshot_out = snap;
 done:
     for (int i = 0; i < ncols; i++)
@@ -537,7 +556,8 @@ static int drop_body(meta_conn *c, const lake_snap *cur, lake_snap *next, buf_t 
     int rc = 0;
     meta_val p[] = {MVTEXT(a->schema), MVTEXT(a->name)};
     meta_result *r = lake_query(c,
-                                "SELECT t.table_id FROM ducklake_table t JOIN ducklake_schema s "
+                                "SELECT t.table_id, s.schema_name, t.table_name FROM "
+                                "ducklake_table t JOIN ducklake_schema s "
                                 "ON s.schema_id = t.schema_id WHERE lower(s.schema_name) = "
                                 "lower(?) AND lower(t.table_name) = lower(?) AND t.end_snapshot "
                                 "IS NULL AND s.end_snapshot IS NULL",
@@ -549,6 +569,12 @@ static int drop_body(meta_conn *c, const lake_snap *cur, lake_snap *next, buf_t 
         return -1;
     }
     int64_t id = meta_result_int(r, 0, 0);
+    lake_commit_info *ci = lake_commit_described(); /* automatic lineage: the stored names */
+    if (ci) {
+        ci->table_id = id;
+        snprintf(ci->schema, sizeof ci->schema, "%s", meta_result_get(r, 0, 1));
+        snprintf(ci->table, sizeof ci->table, "%s", meta_result_get(r, 0, 2));
+    }
     meta_result_free(r);
     static const char *const ends[] = {
         "UPDATE ducklake_table SET end_snapshot = ? WHERE table_id = ? AND end_snapshot IS NULL",
@@ -586,7 +612,13 @@ int lake_drop_table(lake_t *l, const char *schema, const char *name, int64_t *sn
     }
     drop_args a = {.l = l, .schema = schema, .name = name};
     int64_t snap = 0;
+    lake_commit_info ci = {
+        .operation = "drop_table", .table_id = -1, .rows = -1, .bytes = -1, .files = -1};
+    snprintf(ci.schema, sizeof ci.schema, "%s", schema);
+    snprintf(ci.table, sizeof ci.table, "%s", name);
+    lake_commit_describe(&ci);
     int rc = lake_commit(l, drop_body, &a, &snap, err);
+    lake_commit_describe(NULL);
     if (rc == 0 && snapshot_out) *snapshot_out = snap;
     return rc;
 }

@@ -4,9 +4,11 @@
 
 #include "lineage.h"
 #include "meta/meta.h"
+#include "util/buf.h"
 #include "validate.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 
 /* The producer URI of every event and facet this server emits. One place, so that the
@@ -15,6 +17,8 @@
 #define LINEAGE_SCHEMA_URL "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 #define LINEAGE_MAX_BATCH  1000
 #define LINEAGE_MAX_NAME   1024 /* longest namespace or name accepted from the wire */
+#define LINEAGE_GROUP_MAX  64   /* single events committed together at most */
+#define LINEAGE_PG_GROUPS  4    /* groups committing side by side on PostgreSQL */
 
 struct lineage {
     meta_t *meta;
@@ -30,6 +34,17 @@ struct lineage {
     struct lineage_deliverer *dlv;
     atomic_ullong delivered, failed, dead_lettered, dropped;
     struct obs_series *m_outcome[4]; /* dlb_lineage_deliveries_total by outcome */
+    /* Group commit of single events (collect.c): callers queue their validated event; one of
+     * them at a time (per allowed leader) stores everything queued in one transaction. */
+    pthread_mutex_t gc_mu;
+    pthread_cond_t gc_cv;
+    struct lineage_gc_req *gc_head, **gc_tail;
+    int gc_leaders, gc_max_leaders;
+    atomic_llong gc_groups;       /* transactions that stored single events (group commits) */
+    atomic_llong commits;         /* transactions committed by lineage_tx (for tests) */
+    atomic_llong graph_big_until; /* graph.c: the tables were too large to snapshot until then */
+    pthread_mutex_t gsnap_mu;
+    struct graph_snap *gsnap; /* graph.c: the latest in-memory snapshot of the graph */
 };
 
 /* Set by lineage_store_tx (and replays) when the transaction wrote an outbox row; lineage_tx
@@ -57,6 +72,15 @@ typedef struct {
 typedef int (*lineage_tx_fn)(lineage_t *lg, meta_conn *c, void *arg, dlb_err *e);
 /* Acquire, BEGIN, fn, COMMIT; retried a few times on META_CONFLICT / META_BUSY. */
 int lineage_tx(lineage_t *lg, lineage_tx_fn fn, void *arg, dlb_err *e);
+/* 1 when e is a transient database error (conflict, busy): lineage_tx retries those. */
+int lineage_err_transient(const dlb_err *e);
+/* Stores n validated events in ONE transaction (one commit, one fsync), each inside its own
+ * savepoint: an event that fails for a reason of its own is rolled back alone (rcs[i] -1,
+ * errs[i] set) and the others commit; a transient error (conflict, busy) retries the whole
+ * transaction. Returns 0 when the transaction committed (check rcs), -1 with e when it did
+ * not (then nothing was stored). n == 1 runs without a savepoint. */
+int lineage_store_many(lineage_t *lg, ol_item **items, size_t n, int *rcs, dlb_err *errs,
+                       dlb_err *e);
 /* Stores one validated event inside the caller's transaction. */
 int lineage_store_tx(lineage_t *lg, meta_conn *c, ol_item *it, dlb_err *e);
 /* Maps a META_* code to an error (503 for transient trouble, 500 otherwise). */
@@ -98,6 +122,15 @@ json_t *lineage_runs_of(lineage_t *lg, const char *ns, const char *job, int limi
                         dlb_err *e);
 /* A read-only query on a pooled connection (NULL with e set on failure). */
 meta_result *lineage_read(lineage_t *lg, const char *sql, const meta_val *p, int n, dlb_err *e);
+
+/* Drops the graph snapshot (graph.c; at lineage_destroy). */
+void lineage_graph_forget(lineage_t *lg);
+
+/* JSON writing into a buffer (jsonw.c): s[0..n) as a JSON string with its quotes, escaped
+ * per RFC 8259 (", \\, control characters; bytes that are not UTF-8 become U+FFFD). s NULL
+ * writes "". 0, or -1 when the buffer cannot grow. */
+int lineage_json_str(buf_t *b, const char *s, size_t n);
+int lineage_json_strz(buf_t *b, const char *s);
 
 /* Small helpers (store.c). */
 json_t *lineage_json_col(const meta_result *r, int row, int col); /* parsed or null */

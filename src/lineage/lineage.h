@@ -80,8 +80,9 @@ struct json_t *lineage_read_dataset_lineage(lineage_t *lg, const char *ns, const
 struct json_t *lineage_stats(lineage_t *lg, dlb_err *e);
 
 /* Marquez's graph around nodeId ("job:<ns>:<name>" or "dataset:<ns>:<name>"), both
- * directions, at most depth job hops away. */
-struct json_t *lineage_graph(lineage_t *lg, const char *node_id, int depth, dlb_err *e);
+ * directions, at most depth job hops away, as the JSON text of {"graph": [...]} (malloc'd,
+ * NUL-terminated, *len bytes; written straight into a buffer, it can be megabytes). */
+char *lineage_graph_json(lineage_t *lg, const char *node_id, int depth, size_t *len, dlb_err *e);
 
 typedef struct {
     const char *after, *before; /* RFC 3339, on eventTime (after inclusive, before exclusive) */
@@ -131,5 +132,40 @@ struct json_t *lineage_dlq_replay(lineage_t *lg, const char *id, dlb_err *e);
 struct json_t *lineage_dlq_replay_all(lineage_t *lg, dlb_err *e);
 /* Deletes one dead letter (the event stays in the lineage store); 404 for an unknown id. */
 struct json_t *lineage_dlq_delete(lineage_t *lg, const char *id, dlb_err *e);
+
+/* ---- automatic lineage for table operations (auto.c) ---- */
+
+struct meta_conn;
+
+/* One table operation through the API. Its RunEvent: job ducklake.<operation>.<schema>.<table>
+ * in MONITORING_OPENLINEAGE_NAMESPACE; the table is the dataset ducklake://<catalog> /
+ * <schema>.<table> with schema (read from the catalog at the snapshot), dataSource, storage,
+ * version (the snapshot id), symlinks (location), lifecycleStateChange (create, drop) and
+ * outputStatistics (append); queries add the sql job facet (docs/decisions/0013-lineage.md). */
+typedef struct {
+    const char *operation;      /* "create_table", "append", "drop_table", "query" */
+    const char *schema, *table; /* the names as stored */
+    int64_t table_id;           /* -1 when unknown */
+    int64_t snapshot_id;        /* written (create, append, drop) or read (query) */
+    int64_t rows, bytes, files; /* append: what was added; -1 otherwise */
+    const char *location;       /* the table's directory, or NULL */
+    const char *sql;            /* query: the statement */
+    const char *error;          /* query: NULL when it succeeded, else what went wrong */
+    uint64_t started_mono_ns;   /* clock_mono_ns() when the operation began; 0 unknown */
+} lineage_table_op;
+
+/* The COMPLETE event of a create, append or drop, stored inside the lake commit's own
+ * transaction c (the lake commit hook; no event exists unless the change commits). 0, or a
+ * META_* code: META_CONFLICT / META_BUSY make the lake retry its commit, others abort it. */
+int lineage_auto_commit(lineage_t *lg, struct meta_conn *c, const lineage_table_op *op);
+/* After that commit succeeded (outside the transaction): wakes the delivery worker and
+ * announces the event. */
+void lineage_auto_committed(lineage_t *lg);
+/* A query that finished (op->error NULL) or failed: its START and COMPLETE or FAIL events are
+ * queued (op is copied; cheap, never blocks) and stored by a background thread in their own
+ * transaction. Best effort: dropped (and counted in the log) when the queue is full. */
+void lineage_auto_query(lineage_t *lg, const lineage_table_op *op);
+/* Stores what is queued and stops the background thread; call before lineage_destroy. */
+void lineage_auto_stop(lineage_t *lg);
 
 #endif

@@ -30,6 +30,13 @@ lineage_t *lineage_create(meta_t *m, const config_t *cfg, char *err, size_t errl
     lg->catalog = strdup(cfg->db_ducklake_metadata_catalog && *cfg->db_ducklake_metadata_catalog
                              ? cfg->db_ducklake_metadata_catalog
                              : "ducklake");
+    pthread_mutex_init(&lg->gc_mu, NULL);
+    pthread_mutex_init(&lg->gsnap_mu, NULL);
+    pthread_cond_init(&lg->gc_cv, NULL);
+    lg->gc_tail = &lg->gc_head;
+    /* SQLite has one writer at a time: one committing group, the rest gather behind it.
+     * PostgreSQL runs a few groups side by side (their commits share WAL flushes). */
+    lg->gc_max_leaders = lg->is_pg ? LINEAGE_PG_GROUPS : 1;
     if (!lg->ns || !lg->catalog) {
         lineage_destroy(lg);
         snprintf(err, errlen, "out of memory");
@@ -45,6 +52,10 @@ void lineage_destroy(lineage_t *lg)
     if (!lg) return;
     lineage_deliver_stop(lg);
     lineage_deliver_free(lg);
+    lineage_graph_forget(lg);
+    pthread_mutex_destroy(&lg->gsnap_mu);
+    pthread_mutex_destroy(&lg->gc_mu);
+    pthread_cond_destroy(&lg->gc_cv);
     free(lg->ns);
     free(lg->catalog);
     free(lg);
@@ -68,19 +79,67 @@ int64_t lineage_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Days since 1970-01-01 -> civil date (H. Hinnant's civil_from_days, proleptic Gregorian). */
+static void civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static char *digits(char *p, unsigned v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
+    return p + n;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.ffffffZ" without strftime/snprintf: the graph formats two per node. */
 void lineage_fmt_time(int64_t us, char out[40])
 {
-    time_t s = (time_t)(us / 1000000);
-    int64_t frac = us % 1000000;
+    int64_t s = us / 1000000, frac = us % 1000000;
     if (frac < 0) {
         frac += 1000000;
         s--;
     }
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    char base[32];
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 40, "%s.%06lldZ", base, (long long)frac);
+    int64_t days = s / 86400, sod = s % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
+    }
+    int64_t y;
+    unsigned m, d;
+    civil(days, &y, &m, &d);
+    if (y < 1000 || y > 9999) { /* keep strftime's rendering of unusual years */
+        time_t t = (time_t)s;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char base[32];
+        strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(out, 40, "%s.%06lldZ", base, (long long)frac);
+        return;
+    }
+    char *p = digits(out, (unsigned)y, 4);
+    *p++ = '-';
+    p = digits(p, m, 2);
+    *p++ = '-';
+    p = digits(p, d, 2);
+    *p++ = 'T';
+    p = digits(p, (unsigned)(sod / 3600), 2);
+    *p++ = ':';
+    p = digits(p, (unsigned)(sod / 60 % 60), 2);
+    *p++ = ':';
+    p = digits(p, (unsigned)(sod % 60), 2);
+    *p++ = '.';
+    p = digits(p, (unsigned)frac, 6);
+    *p++ = 'Z';
+    *p = 0;
 }
 
 void lineage_set_time(json_t *o, const char *key, int64_t us)
@@ -109,7 +168,7 @@ void lineage_db_err(dlb_err *e, int rc, const char *what, const char *msg)
     }
 }
 
-static int transient(const dlb_err *e)
+int lineage_err_transient(const dlb_err *e)
 {
     return !strcmp(e->code, "db_conflict") || !strcmp(e->code, "database_busy");
 }
@@ -130,6 +189,7 @@ int lineage_tx(lineage_t *lg, lineage_tx_fn fn, void *arg, dlb_err *e)
         } else if (fn(lg, c, arg, &tmp) == 0) {
             rc = meta_commit(c);
             if (rc == META_OK) {
+                atomic_fetch_add(&lg->commits, 1);
                 meta_release(lg->meta, c);
                 if (lineage_tl_outbox) lineage_deliver_wake(lg);
                 lineage_tl_outbox = 0;
@@ -141,7 +201,7 @@ int lineage_tx(lineage_t *lg, lineage_tx_fn fn, void *arg, dlb_err *e)
             meta_rollback(c);
         }
         meta_release(lg->meta, c);
-        if (!transient(&tmp) || attempt >= 6) {
+        if (!lineage_err_transient(&tmp) || attempt >= 6) {
             *e = tmp;
             return -1;
         }
@@ -452,4 +512,59 @@ int lineage_store_tx(lineage_t *lg, meta_conn *c, ol_item *it, dlb_err *e)
         lineage_tl_outbox = 1;
     }
     return 0;
+}
+
+/* ---- several events in one transaction ---- */
+
+typedef struct {
+    ol_item **items;
+    size_t n;
+    int *rcs;
+    dlb_err *errs;
+} many_arg;
+
+static int savepoint(meta_conn *c, const char *sql, dlb_err *e)
+{
+    return exec(c, sql, NULL, 0, "savepoint", e);
+}
+
+static int many_fn(lineage_t *lg, meta_conn *c, void *arg, dlb_err *e)
+{
+    many_arg *a = arg;
+    if (a->n == 1) { /* nothing to keep apart: no savepoint */
+        a->rcs[0] = 0;
+        return lineage_store_tx(lg, c, a->items[0], e);
+    }
+    for (size_t i = 0; i < a->n; i++) { /* a retry starts from scratch */
+        a->rcs[i] = 0;
+        memset(&a->errs[i], 0, sizeof(a->errs[i]));
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        if (savepoint(c, "SAVEPOINT lg_item", e)) return -1;
+        dlb_err ie = {0};
+        if (lineage_store_tx(lg, c, a->items[i], &ie) == 0) {
+            if (savepoint(c, "RELEASE SAVEPOINT lg_item", e)) return -1;
+            continue;
+        }
+        /* Conflicts and lock timeouts concern the transaction (PostgreSQL aborts it on a
+         * deadlock or serialization failure): start over. Anything else is this event's. */
+        if (lineage_err_transient(&ie)) {
+            *e = ie;
+            return -1;
+        }
+        if (savepoint(c, "ROLLBACK TO SAVEPOINT lg_item", e) ||
+            savepoint(c, "RELEASE SAVEPOINT lg_item", e))
+            return -1;
+        a->rcs[i] = -1;
+        a->errs[i] = ie;
+    }
+    return 0;
+}
+
+int lineage_store_many(lineage_t *lg, ol_item **items, size_t n, int *rcs, dlb_err *errs,
+                       dlb_err *e)
+{
+    if (n == 0) return 0;
+    many_arg a = {items, n, rcs, errs};
+    return lineage_tx(lg, many_fn, &a, e);
 }

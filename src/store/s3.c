@@ -517,6 +517,9 @@ static int s3_do(s3_store *s, s3_call *c, dlb_err *e)
                         curl_easy_strerror(cr));
             if (transport && !c->delivered && attempt < s->attempts) {
                 atomic_fetch_add(&s->c->retries, 1);
+                /* A kept-alive connection from before an outage fails on first use: the retry
+                 * opens a new one instead of trusting the pool again. */
+                curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
                 backoff_sleep(s, attempt);
                 continue;
             }
@@ -539,6 +542,7 @@ static int s3_do(s3_store *s, s3_call *c, dlb_err *e)
         }
         break;
     }
+    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 0L);
     handle_put(s, h);
     return rc;
 }

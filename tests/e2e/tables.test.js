@@ -2,8 +2,11 @@
 // travel, the 406/409/415/422 cases and the injection / file-access refusals.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BACKEND, expectError, fetchJson, request, stopsCleanly, useServer } from './lib/server.js';
-import { Num, lakeApi, multipartBody, num, parseLossless, raw } from './lib/lake.js';
+import { BACKEND, expectError, fetchJson, request, stopsCleanly } from './lib/server.js';
+import { LAKE, Num, lakeApi, multipartBody, num, parseLossless, raw, useLakeServer } from './lib/lake.js';
+
+/** Suite titles name the lake's place when it is on S3 (tables_s3.test.js). */
+const WHERE = LAKE === 's3' ? `${BACKEND}, lake on S3` : BACKEND;
 
 /** Every type the API accepts, one column each (plus the id used to order rows). */
 const ALL_TYPES = {
@@ -143,8 +146,8 @@ async function lakeState(api, tables) {
   return { snaps, list, rows };
 }
 
-describe(`tables: endpoints (${BACKEND})`, () => {
-  const ctx = useServer();
+describe(`tables: endpoints (${WHERE})`, () => {
+  const ctx = useLakeServer();
   let api;
   const SIMPLE = { id: 'INTEGER', name: 'VARCHAR', price: 'DECIMAL(10,2)' };
 
@@ -417,8 +420,8 @@ describe(`tables: endpoints (${BACKEND})`, () => {
   stopsCleanly(ctx);
 });
 
-describe(`tables: every type round-trips exactly (${BACKEND})`, () => {
-  const ctx = useServer();
+describe(`tables: every type round-trips exactly (${WHERE})`, () => {
+  const ctx = useLakeServer();
 
   it('JSON append and JSON query answer hold the same values (NULLs, unicode, extremes, nesting, 1 MB)', async () => {
     const api = lakeApi(ctx.server);
@@ -492,8 +495,8 @@ describe(`tables: every type round-trips exactly (${BACKEND})`, () => {
   stopsCleanly(ctx);
 });
 
-describe(`tables: injection and file access are refused, the lake is unchanged (${BACKEND})`, () => {
-  const ctx = useServer();
+describe(`tables: injection and file access are refused, the lake is unchanged (${WHERE})`, () => {
+  const ctx = useLakeServer();
 
   it('table, column and query injection attempts are refused with 403/422 and change nothing', async () => {
     const api = lakeApi(ctx.server);

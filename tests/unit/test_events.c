@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------------------- frames */
 
@@ -127,11 +128,23 @@ static void test_queue_partial_reads(void **state)
 
 typedef struct {
     atomic_int wakes, aborts;
+    atomic_int dead; /* ev_client_done returned: a wake now would touch a freed connection */
+    atomic_int late; /* wakes that came after that */
 } fake_conn;
 
 static void fake_wake(void *arg)
 {
-    atomic_fetch_add(&((fake_conn *)arg)->wakes, 1);
+    fake_conn *fc = arg;
+    if (atomic_load(&fc->dead)) atomic_fetch_add(&fc->late, 1);
+    atomic_fetch_add(&fc->wakes, 1);
+}
+
+/* A connection whose resume is slow: keeps the waker busy in the middle of a batch. */
+static void slow_wake(void *arg)
+{
+    struct timespec ts = {0, 20 * 1000000L};
+    nanosleep(&ts, NULL);
+    fake_wake(arg);
 }
 
 static void fake_abort(void *arg)
@@ -744,6 +757,73 @@ static void test_relay_roundtrip(void **state)
     ev_hub_free(b);
 }
 
+/* Waits (bounded) until fc has at least n wakes. */
+static int wait_wakes(fake_conn *fc, int n)
+{
+    for (int i = 0; i < 400 && atomic_load(&fc->wakes) < n; i++) {
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return atomic_load(&fc->wakes);
+}
+
+/* With the hub started, wakes come from the waker thread, outside the hub lock: one per
+ * empty-to-not-empty transition however many events were queued, and never after
+ * ev_client_done returned (the waker may still hold the client then). */
+static void test_hub_waker_coalesces_and_respects_done(void **state)
+{
+    (void)state;
+    enum { N = 20 };
+    ev_options o = test_options();
+    ev_hub *h = ev_hub_create(&o);
+    assert_int_equal(ev_hub_start(h), 0);
+    fake_conn slow = {0}, fc[N];
+    memset(fc, 0, sizeof(fc));
+    ev_subscription sub = {.ip = "10.0.0.2"};
+    ev_sink ss = {slow_wake, fake_abort, &slow, -1};
+    ev_client *cs = NULL, *c[N];
+    assert_int_equal(ev_hub_connect(h, &sub, &ss, &cs), EV_OK);
+    for (int i = 0; i < N; i++)
+        c[i] = connect_client(h, &fc[i], 0, NULL, NULL);
+    /* The hello frames made every queue non-empty: one wake each, asynchronously. */
+    for (int i = 0; i < N; i++)
+        assert_int_equal(wait_wakes(&fc[i], 1), 1);
+    assert_int_equal(wait_wakes(&slow, 1), 1);
+    for (int i = 0; i < N; i++)
+        free(drain(c[i], NULL));
+    free(drain(cs, NULL));
+
+    /* Many events, nobody reading: exactly one more wake per client. */
+    for (int k = 0; k < 10; k++)
+        pub(h, EV_JOB_STATUS, "j", k);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(wait_wakes(&fc[i], 2), 2);
+    char *s = drain(c[0], NULL);
+    parsed ev[16];
+    assert_int_equal(parse_stream(s, ev, 16), 10);
+    free(s);
+    json_t *st = ev_hub_stats(h, 0);
+    assert_true(json_integer_value(json_object_get(st, "wakes")) >= 2 * (N + 1));
+    json_decref(st);
+
+    /* The slow connection first in the batch, then the others end while it is woken. */
+    free(drain(cs, NULL));
+    for (int i = 0; i < N; i++)
+        free(drain(c[i], NULL));
+    pub(h, EV_JOB_STATUS, "j", 99);
+    for (int i = 0; i < N; i++) {
+        ev_client_done(c[i], 1);
+        atomic_store(&fc[i].dead, 1);
+    }
+    wait_wakes(&slow, 3);
+    struct timespec ts = {0, 50 * 1000000L};
+    nanosleep(&ts, NULL);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(atomic_load(&fc[i].late), 0);
+    ev_client_done(cs, 1);
+    ev_hub_free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -757,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_hub_replay_and_reset),
         cmocka_unit_test(test_hub_handoff_no_gap_no_duplicate),
         cmocka_unit_test(test_hub_slow_client_dropped),
+        cmocka_unit_test(test_hub_waker_coalesces_and_respects_done),
         cmocka_unit_test(test_hub_limits_disconnect_pong),
         cmocka_unit_test(test_hub_shutdown_ends_streams),
         cmocka_unit_test(test_zombie_rules),

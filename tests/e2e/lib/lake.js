@@ -4,7 +4,34 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BACKEND, REPO_ROOT, fetchJson, request } from './server.js';
+import { after, before } from 'node:test';
+import { BACKEND, REPO_ROOT, fetchJson, request, useServer } from './server.js';
+import { s3Env, startS3 } from './s3.js';
+
+/* ---- where the lake lives ------------------------------------------------------------------ */
+
+/** DLB_E2E_LAKE=s3 runs the table suites with the lake on S3 (tables_s3.test.js sets it). */
+export const LAKE = process.env.DLB_E2E_LAKE === 's3' ? 's3' : 'local';
+
+/**
+ * useServer() for the table suites: with DLB_E2E_LAKE=s3, an S3 server (s3rver behind the
+ * verifying front, lib/s3.js) is started first and the server gets STORAGE_BACKEND=s3, so a
+ * new lake's data path is s3://ducklake-data/ducklake-data/. ctx.s3 is that store.
+ */
+export function useLakeServer(env = {}, opts = {}) {
+  const e = { ...env };
+  let s3 = null;
+  if (LAKE === 's3') {
+    before(async () => {
+      s3 = await startS3();
+      Object.assign(e, s3Env(s3), env);
+      ctx.s3 = s3;
+    });
+    after(async () => s3 && s3.stop());
+  }
+  const ctx = useServer(e, opts);
+  return ctx;
+}
 
 /* ---- API wrappers ------------------------------------------------------------------------ */
 

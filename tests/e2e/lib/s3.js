@@ -233,6 +233,27 @@ export async function startS3({ accessKey = S3_ACCESS_KEY, secretKey = S3_SECRET
     secretKey,
     region,
     stats,
+    /** Keys (with sizes) of a bucket straight from s3rver (ListObjectsV2, signed here); null when the bucket is missing. */
+    async listObjects(bucket, prefix = '') {
+      const out = [];
+      let token = null;
+      for (;;) {
+        const query = { 'list-type': '2', prefix };
+        if (token) query['continuation-token'] = token;
+        const r = await signedRequest({ port: baddr.port, accessKey, secretKey, region, method: 'GET', path: `/${bucket}`, query });
+        if (r.status === 404) return null;
+        if (r.status !== 200) throw new Error(`ListObjectsV2 ${bucket}: ${r.status} ${r.body}`);
+        for (const m of r.body.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
+          const key = /<Key>([\s\S]*?)<\/Key>/.exec(m[1])[1];
+          const size = Number(/<Size>(\d+)<\/Size>/.exec(m[1])[1]);
+          out.push({ key: key.replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>'), size });
+        }
+        const next = /<NextContinuationToken>([^<]*)<\/NextContinuationToken>/.exec(r.body);
+        if (!/<IsTruncated>true<\/IsTruncated>/.test(r.body) || !next) break;
+        token = next[1];
+      }
+      return out;
+    },
     /** The store goes away: the port refuses connections and open ones are cut. */
     async pause() {
       if (paused) return;
@@ -258,6 +279,33 @@ export async function startS3({ accessKey = S3_ACCESS_KEY, secretKey = S3_SECRET
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A request signed with AWS's signer, sent straight to s3rver (the tests' own view of the store). */
+async function signedRequest({ port, accessKey, secretKey, region, method, path: p, query = {} }) {
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: accessKey, secretAccessKey: secretKey },
+    region,
+    service: 's3',
+    sha256: Sha256,
+    uriEscapePath: false,
+    applyChecksum: false,
+  });
+  const headers = { host: `127.0.0.1:${port}`, 'x-amz-content-sha256': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' };
+  const signed = await signer.sign({ method, protocol: 'http:', hostname: '127.0.0.1', port, path: p, query, headers });
+  const qs = Object.entries(query)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .join('&');
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: qs ? `${p}?${qs}` : p, headers: signed.headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 /** The server settings that point ducklake-backend at s3. */

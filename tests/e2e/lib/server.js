@@ -253,7 +253,7 @@ export class Server {
     let lastErr = '';
     while (Date.now() < deadline) {
       if (this.exit) {
-        await Promise.race([this.closed, deadline(500)]);
+        await Promise.race([this.closed, new Promise((r) => setTimeout(r, 500).unref())]); // (deadline is shadowed here)
         throw new Error(
           `server exited during start-up (code ${this.exit.code}, signal ${this.exit.signal})\n${this.tail()}`
         );

@@ -40,6 +40,10 @@ struct lineage {
     pthread_cond_t gc_cv;
     struct lineage_gc_req *gc_head, **gc_tail;
     int gc_leaders, gc_max_leaders;
+    /* SQLite: lineage writes of this process take turns in arrival order (store.c) instead of
+     * polling SQLite's lock in its busy handler, whose sleeps starve waiters for seconds. */
+    pthread_cond_t turn_cv;
+    unsigned long turn_next, turn_serving;
     atomic_llong gc_groups;       /* transactions that stored single events (group commits) */
     atomic_llong commits;         /* transactions committed by lineage_tx (for tests) */
     atomic_llong graph_big_until; /* graph.c: the tables were too large to snapshot until then */

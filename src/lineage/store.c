@@ -32,6 +32,7 @@ lineage_t *lineage_create(meta_t *m, const config_t *cfg, char *err, size_t errl
                              : "ducklake");
     pthread_mutex_init(&lg->gc_mu, NULL);
     pthread_mutex_init(&lg->gsnap_mu, NULL);
+    pthread_cond_init(&lg->turn_cv, NULL);
     pthread_cond_init(&lg->gc_cv, NULL);
     lg->gc_tail = &lg->gc_head;
     /* SQLite has one writer at a time: one committing group, the rest gather behind it.
@@ -54,6 +55,7 @@ void lineage_destroy(lineage_t *lg)
     lineage_deliver_free(lg);
     lineage_graph_forget(lg);
     pthread_mutex_destroy(&lg->gsnap_mu);
+    pthread_cond_destroy(&lg->turn_cv);
     pthread_mutex_destroy(&lg->gc_mu);
     pthread_cond_destroy(&lg->gc_cv);
     free(lg->ns);
@@ -561,10 +563,36 @@ static int many_fn(lineage_t *lg, meta_conn *c, void *arg, dlb_err *e)
     return 0;
 }
 
+/* A ticket lock (FIFO) around the event writes of this process on SQLite, where only one
+ * writer at a time gets anywhere: a queued batch or group waits its turn here, woken the moment
+ * the previous one commits, instead of in SQLite's busy handler (sleeps growing to 100 ms, no
+ * order: under load some waiters lost for seconds). PostgreSQL runs them side by side. */
+static void turn_enter(lineage_t *lg)
+{
+    if (lg->is_pg) return;
+    pthread_mutex_lock(&lg->gc_mu);
+    unsigned long mine = lg->turn_next++;
+    while (lg->turn_serving != mine)
+        pthread_cond_wait(&lg->turn_cv, &lg->gc_mu);
+    pthread_mutex_unlock(&lg->gc_mu);
+}
+
+static void turn_leave(lineage_t *lg)
+{
+    if (lg->is_pg) return;
+    pthread_mutex_lock(&lg->gc_mu);
+    lg->turn_serving++;
+    pthread_cond_broadcast(&lg->turn_cv);
+    pthread_mutex_unlock(&lg->gc_mu);
+}
+
 int lineage_store_many(lineage_t *lg, ol_item **items, size_t n, int *rcs, dlb_err *errs,
                        dlb_err *e)
 {
     if (n == 0) return 0;
     many_arg a = {items, n, rcs, errs};
-    return lineage_tx(lg, many_fn, &a, e);
+    turn_enter(lg);
+    int rc = lineage_tx(lg, many_fn, &a, e);
+    turn_leave(lg);
+    return rc;
 }

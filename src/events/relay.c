@@ -390,7 +390,7 @@ static origin_state *origin_of(ev_relay *r, const char *origin)
     origin_state *o = free_slot ? free_slot : oldest;
     free(o->buf);
     memset(o, 0, sizeof(*o));
-    snprintf(o->origin, sizeof(o->origin), "%s", origin);
+    snprintf(o->origin, sizeof(o->origin), "%.16s", origin); /* instance ids are 16 hex digits */
     return o;
 }
 

@@ -420,8 +420,9 @@ static int parse_partition(const char *spec, lake_type **cols, int ncols, part_k
         memcpy(col, open + 1, cl);
         col[cl] = '\0';
     } else {
-        if (strlen(s) >= sizeof col) goto bad;
-        snprintf(col, sizeof col, "%s", s);
+        size_t sl = strlen(s);
+        if (sl >= sizeof col) goto bad;
+        memcpy(col, s, sl + 1);
     }
     out->col = -1;
     for (int i = 0; i < ncols; i++)

@@ -11,6 +11,8 @@
 #   BENCH_JOBS=5000    jobs in the generated graph (as many datasets, plus one source layer)
 #   BENCH_PG=1         metadata in a throwaway PostgreSQL (scripts/pg.sh) instead of SQLite
 #   BENCH_BIN=build/ducklake-backend
+# Also prints the server's CPU time (user + system, from /proc) per event and per graph request
+# during the measured runs: on a shared machine that moves far less than events/s and p99.
 # Exits non-zero only when something cannot be built or started; a missed target prints MISSED.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
@@ -85,7 +87,11 @@ wrk_run() {
     local name=$1 conns=$2 url=$3 lua=${4:-} out=$TMP/wrk-$1.txt script=()
     [ -n "$lua" ] && script=(-s "$lua")
     wrk -t2 -c"$conns" -d${WARM}s --timeout 10s "${script[@]}" "$url" >/dev/null 2>&1
+    local c0 c1
+    c0=$(srv_cpu_ms)
     wrk -t2 -c"$conns" -d"${SECS}s" --timeout 10s --latency "${script[@]}" "$url" >"$out" 2>&1
+    c1=$(srv_cpu_ms)
+    R_CPU=$((c1 - c0))
     R_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
     local conv='v = $2; u = v; sub(/^[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
         f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1;
@@ -101,6 +107,8 @@ wrk_run() {
         R_RPS=0 R_P99=0 R_P50=0
     fi
 }
+# srv_cpu_ms: CPU time the server has used so far (utime + stime), in ms.
+srv_cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/$SRV/stat" 2>/dev/null || echo 0; }
 fmt_ms() { awk -v v="$1" 'BEGIN { if (v < 1) printf "%.0fus", v * 1000; else if (v < 1000) printf "%.2fms", v; else printf "%.2fs", v / 1000 }'; }
 # drain: the server finishes requests wrk gave up on; wait until the store stops growing.
 drain() {
@@ -121,16 +129,18 @@ read -r a0 _ _ <<<"$(accepted)"
 BENCH_BATCH=1 wrk_run single "$CONNS" "$BASE/api/v1/lineage" "$HERE/event.lua"
 drain
 read -r a1 _ _ <<<"$(accepted)"
-S_RPS=$R_RPS S_P50=$R_P50 S_P99=$R_P99 S_ERR=$R_ERR
+S_RPS=$R_RPS S_P50=$R_P50 S_P99=$R_P99 S_ERR=$R_ERR S_CPU=$R_CPU
 BENCH_BATCH=$BATCH wrk_run batch 4 "$BASE/api/v1/lineage/batch" "$HERE/event.lua"
 drain
 read -r a2 r2 _ <<<"$(accepted)"
-B_RPS=$R_RPS B_P50=$R_P50 B_P99=$R_P99 B_ERR=$R_ERR
+B_RPS=$R_RPS B_P50=$R_P50 B_P99=$R_P99 B_ERR=$R_ERR B_CPU=$R_CPU
 B_EPS=$(awk -v r="$B_RPS" -v b="$BATCH" 'BEGIN { printf "%.0f", r * b }')
 
-printf "\n  %-34s %12s %10s %10s %8s\n" "ingest" "events/s" "p50" "p99" "errors"
-printf "  %-34s %12.0f %10s %10s %8s\n" "POST /api/v1/lineage (1 event)" "$S_RPS" "$(fmt_ms "$S_P50")" "$(fmt_ms "$S_P99")" "$S_ERR"
-printf "  %-34s %12s %10s %10s %8s\n" "POST /api/v1/lineage/batch ($BATCH)" "$B_EPS" "$(fmt_ms "$B_P50")" "$(fmt_ms "$B_P99")" "$B_ERR"
+# cpu_per N_PER_SECOND CPU_MS: server CPU ms per unit over the measured run.
+cpu_per() { awk -v r="$1" -v c="$2" -v s="$SECS" 'BEGIN { if (r * s > 0) printf "%.2fms", c / (r * s); else print "-" }'; }
+printf "\n  %-34s %12s %10s %10s %8s %10s\n" "ingest" "events/s" "p50" "p99" "errors" "cpu/event"
+printf "  %-34s %12.0f %10s %10s %8s %10s\n" "POST /api/v1/lineage (1 event)" "$S_RPS" "$(fmt_ms "$S_P50")" "$(fmt_ms "$S_P99")" "$S_ERR" "$(cpu_per "$S_RPS" "$S_CPU")"
+printf "  %-34s %12s %10s %10s %8s %10s\n" "POST /api/v1/lineage/batch ($BATCH)" "$B_EPS" "$(fmt_ms "$B_P50")" "$(fmt_ms "$B_P99")" "$B_ERR" "$(cpu_per "$B_EPS" "$B_CPU")"
 echo "  (batch p50/p99 are per request of $BATCH events; stored: $((a1 - a0)) + $((a2 - a1)) events incl. warm-up, rejected $r2)"
 
 # ---------------------------------------------------------------- graph
@@ -141,10 +151,10 @@ GJOBS=$(echo "$GEN" | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end
 GURL="$BASE/api/v1/lineage?nodeId=$NODE&depth=20"
 NODES=$(curl -s "$GURL" | node -e 'let s="";process.stdin.on("data",c=>s+=c).on("end",()=>{const j=JSON.parse(s);console.log(j.graph.length + " nodes, " + s.length + " bytes")})')
 wrk_run graph 4 "$GURL"
-G_RPS=$R_RPS G_P50=$R_P50 G_P99=$R_P99 G_ERR=$R_ERR
+G_RPS=$R_RPS G_P50=$R_P50 G_P99=$R_P99 G_ERR=$R_ERR G_CPU=$R_CPU
 VERDICT=$(awk -v v="$G_P99" -v t="$GRAPH_TARGET_MS" 'BEGIN { print (v + 0 <= t + 0) ? "ok" : "MISSED" }')
 
 printf "\n  graph: %s; depth 20 from %s answers %s\n" "$GJOBS" "$NODE" "$NODES"
-printf "  %-34s %12s %10s %10s %8s\n" "lineage graph" "req/s" "p50" "p99" "errors"
-printf "  %-34s %12s %10s %10s %8s\n" "GET /api/v1/lineage depth=20" "$G_RPS" "$(fmt_ms "$G_P50")" "$(fmt_ms "$G_P99")" "$G_ERR"
+printf "  %-34s %12s %10s %10s %8s %10s\n" "lineage graph" "req/s" "p50" "p99" "errors" "cpu/req"
+printf "  %-34s %12s %10s %10s %8s %10s\n" "GET /api/v1/lineage depth=20" "$G_RPS" "$(fmt_ms "$G_P50")" "$(fmt_ms "$G_P99")" "$G_ERR" "$(cpu_per "$G_RPS" "$G_CPU")"
 printf "  graph p99 < %d ms: %s\n" "$GRAPH_TARGET_MS" "$VERDICT"

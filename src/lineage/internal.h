@@ -18,7 +18,6 @@
 #define LINEAGE_MAX_BATCH  1000
 #define LINEAGE_MAX_NAME   1024 /* longest namespace or name accepted from the wire */
 #define LINEAGE_GROUP_MAX  64   /* single events committed together at most */
-#define LINEAGE_PG_GROUPS  4    /* groups committing side by side on PostgreSQL */
 
 struct lineage {
     meta_t *meta;

@@ -35,9 +35,9 @@ lineage_t *lineage_create(meta_t *m, const config_t *cfg, char *err, size_t errl
     pthread_cond_init(&lg->turn_cv, NULL);
     pthread_cond_init(&lg->gc_cv, NULL);
     lg->gc_tail = &lg->gc_head;
-    /* SQLite has one writer at a time: one committing group, the rest gather behind it.
-     * PostgreSQL runs a few groups side by side (their commits share WAL flushes). */
-    lg->gc_max_leaders = lg->is_pg ? LINEAGE_PG_GROUPS : 1;
+    /* SQLite has one writer at a time: one committing group, the next gathers behind it.
+     * (PostgreSQL does not group single events: collect.c.) */
+    lg->gc_max_leaders = 1;
     if (!lg->ns || !lg->catalog) {
         lineage_destroy(lg);
         snprintf(err, errlen, "out of memory");

@@ -9,6 +9,7 @@
 #include "util/log.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -42,14 +43,34 @@ static void hex(const unsigned char *in, size_t n, char *out)
 
 /* SHA-256 of "salt:secret". Secrets are 192 random bits, so a fast hash is enough: there is
  * nothing to brute-force that a slow one would protect. */
+static EVP_MD *g_sha256;
+static pthread_once_t g_sha256_once = PTHREAD_ONCE_INIT;
+static pthread_key_t g_ctx_key; /* one digest context per thread, freed with the thread */
+
+static void free_ctx(void *ctx)
+{
+    EVP_MD_CTX_free(ctx);
+}
+
+/* OpenSSL 3 looks an algorithm up on every EVP_sha256() use; fetch it once instead. */
+static void fetch_sha256(void)
+{
+    g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    pthread_key_create(&g_ctx_key, free_ctx);
+}
+
 static void digest(const char *salt, const char *secret, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     char buf[256];
     int n = snprintf(buf, sizeof(buf), "%s:%s", salt, secret);
-    if (n < 0 || (size_t)n >= sizeof(buf) ||
-        !EVP_Digest(buf, (size_t)n, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
+    pthread_once(&g_sha256_once, fetch_sha256);
+    EVP_MD_CTX *t_ctx = pthread_getspecific(g_ctx_key);
+    if (!t_ctx && (t_ctx = EVP_MD_CTX_new()) != NULL) pthread_setspecific(g_ctx_key, t_ctx);
+    if (n < 0 || (size_t)n >= sizeof(buf) || !g_sha256 || !t_ctx ||
+        !EVP_DigestInit_ex(t_ctx, g_sha256, NULL) || !EVP_DigestUpdate(t_ctx, buf, (size_t)n) ||
+        !EVP_DigestFinal_ex(t_ctx, md, &mdlen) || mdlen != 32) {
         memset(out, 'x', 64); /* never equal to a stored hex digest */
         out[64] = 0;
         return;

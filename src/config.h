@@ -190,7 +190,7 @@ struct json_t;
       "PEM certificate: serve HTTPS")                                                              \
     X(STR, SECURITY_TLS_KEY_FILE, security_tls_key_file, "", NULL, 0, 0, CFG_OPTIONAL,             \
       "PEM private key for SECURITY_TLS_CERT_FILE")                                                \
-    X(BOOL, SECURITY_METRICS_REQUIRE_AUTH, security_metrics_require_auth, "false", NULL, 0, 0, 0,   \
+    X(BOOL, SECURITY_METRICS_REQUIRE_AUTH, security_metrics_require_auth, "false", NULL, 0, 0, 0,  \
       "With authentication on, /metrics needs a reader key too")                                   \
     X(STR, SECURITY_AUDIT_LOG_FILE, security_audit_log_file, "", NULL, 0, 0, CFG_OPTIONAL,         \
       "File the audit trail is appended to (unset: audit lines go to stdout with the logs)")       \
@@ -270,7 +270,7 @@ struct json_t;
     X(DBL, SSE_ZOMBIE_PONG_TIMEOUT, sse_zombie_pong_timeout, "90", NULL, 0.1, 86400, 0,            \
       "Zombie when a stalled client sent no pong this long after its first ping")                  \
     X(DBL, SSE_METRICS_INTERVAL, sse_metrics_interval, "5", NULL, 0, 3600, 0,                      \
-      "Seconds between queue_status and system_metric events (0: no samplers)")                   \
+      "Seconds between queue_status and system_metric events (0: no samplers)")                    \
     X(BOOL, SSE_REPLICA_FANOUT, sse_replica_fanout, "true", NULL, 0, 0, 0,                         \
       "With PostgreSQL, relay events to the replicas sharing DB_POSTGRES_SCHEMA (LISTEN/NOTIFY)")
 

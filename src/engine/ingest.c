@@ -189,11 +189,8 @@ static int ndjson_prescan(duckdb_connection con, const char *path, const char *c
         return -1;
     }
     size_t size = (size_t)st.st_size;
-    const unsigned char *base = NULL;
-    if (size) {
-        void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        base = m == MAP_FAILED ? NULL : m;
-    }
+    void *m = size ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    const unsigned char *base = m == MAP_FAILED ? NULL : m;
     close(fd);
     if (size && !base) {
         dlb_err_set(err, 500, "internal_error", "cannot map the JSON rows");

@@ -462,7 +462,7 @@ static void test_types_roundtrip(void **state)
 
     if (!ref_bin()) {
         skip_msg("DLB_DUCKDB_REF unset: the extension does not read this lake; set it to "
-                 "/work/shared/tools/ducklake-reference/duckdb-ref");
+                 "../shared/tools/ducklake-reference/duckdb-ref (scripts/run-unit.sh does)");
         return;
     }
     char local[8192];

@@ -6,46 +6,10 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import Ajv2020 from 'ajv/dist/2020.js';
-import addFormats from 'ajv-formats';
-import { REPO_ROOT, expectError, fetchJson, stopsCleanly, useServer } from './lib/server.js';
+import { SKIP_SPEC, SPEC_DIR, loadValidator } from './lib/openlineage.js';
+import { expectError, fetchJson, stopsCleanly, useServer } from './lib/server.js';
 
-const SPEC_DIR = process.env.DLB_OL_SPEC_DIR || path.join(REPO_ROOT, '../shared/openlineage-spec');
-const SKIP_SPEC = fs.existsSync(path.join(SPEC_DIR, 'OpenLineage.json'))
-  ? false
-  : `OpenLineage spec not found at ${SPEC_DIR} (set DLB_OL_SPEC_DIR)`;
 
-/** The core schema plus every standard facet schema, each facet checked at its level. */
-function loadValidator() {
-  const ajv = new Ajv2020({ strict: false, allErrors: true });
-  addFormats(ajv);
-  const core = JSON.parse(fs.readFileSync(path.join(SPEC_DIR, 'OpenLineage.json'), 'utf8'));
-  ajv.addSchema(core);
-  const byLevel = {};
-  for (const f of fs.readdirSync(path.join(SPEC_DIR, 'facets'))) {
-    const s = JSON.parse(fs.readFileSync(path.join(SPEC_DIR, 'facets', f), 'utf8'));
-    ajv.addSchema(s);
-    const level = /InputDatasetFacet\.json$/.test(f) ? 'input' : /OutputDatasetFacet\.json$/.test(f) ? 'output'
-      : /DatasetFacet\.json$/.test(f) ? 'dataset' : /JobFacet\.json$/.test(f) ? 'job' : 'run';
-    for (const k of Object.keys(s.properties || {})) (byLevel[level] ||= {})[k] = ajv.getSchema(s.$id);
-  }
-  const coreV = ajv.getSchema(core.$id);
-  const facets = (level, map) => {
-    for (const [k, v] of Object.entries(map || {})) {
-      assert.ok(v._producer && v._schemaURL, `${level} facet ${k} has _producer and _schemaURL`);
-      const fv = byLevel[level]?.[k];
-      if (fv) assert.ok(fv({ [k]: v }), `${level} facet ${k}: ${ajv.errorsText(fv.errors)}`);
-    }
-  };
-  return (ev) => {
-    assert.ok(coreV(ev), `core schema: ${ajv.errorsText(coreV.errors)}\n${JSON.stringify(ev)}`);
-    facets('run', ev.run?.facets);
-    facets('job', ev.job?.facets);
-    for (const d of [...(ev.inputs || []), ...(ev.outputs || [])]) facets('dataset', d.facets);
-    for (const d of ev.inputs || []) facets('input', d.inputFacets);
-    for (const d of ev.outputs || []) facets('output', d.outputFacets);
-  };
-}
 
 const RFC3339_Z = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 

@@ -6,52 +6,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import Ajv2020 from 'ajv/dist/2020.js';
-import addFormats from 'ajv-formats';
-import { REPO_ROOT, expectError, fetchJson, sleep, stopsCleanly } from './lib/server.js';
+import { SKIP_SPEC, SPEC_DIR, loadValidator } from './lib/openlineage.js';
+import { expectError, fetchJson, sleep, stopsCleanly } from './lib/server.js';
 import { lakeApi, useLakeServer } from './lib/lake.js';
 
-const SPEC_DIR = process.env.DLB_OL_SPEC_DIR || path.join(REPO_ROOT, '../shared/openlineage-spec');
-const SKIP_SPEC = fs.existsSync(path.join(SPEC_DIR, 'OpenLineage.json'))
-  ? false
-  : `OpenLineage spec not found at ${SPEC_DIR} (set DLB_OL_SPEC_DIR)`;
 if (SKIP_SPEC) console.log(`# lineage_auto: schema validation skipped: ${SKIP_SPEC}`);
 
 const NS = 'ducklake'; // MONITORING_OPENLINEAGE_NAMESPACE default
 const DS_NS = `ducklake://${process.env.DB_DUCKLAKE_METADATA_CATALOG || 'ducklake_metadata'}`; // the default catalog
 
-/** The core schema plus every standard facet schema, each facet checked at its level. */
-function loadValidator() {
-  const ajv = new Ajv2020({ strict: false, allErrors: true });
-  addFormats(ajv);
-  const core = JSON.parse(fs.readFileSync(path.join(SPEC_DIR, 'OpenLineage.json'), 'utf8'));
-  ajv.addSchema(core);
-  const byLevel = {};
-  for (const f of fs.readdirSync(path.join(SPEC_DIR, 'facets'))) {
-    const s = JSON.parse(fs.readFileSync(path.join(SPEC_DIR, 'facets', f), 'utf8'));
-    ajv.addSchema(s);
-    const level = /InputDatasetFacet\.json$/.test(f) ? 'input' : /OutputDatasetFacet\.json$/.test(f) ? 'output'
-      : /DatasetFacet\.json$/.test(f) ? 'dataset' : /JobFacet\.json$/.test(f) ? 'job' : 'run';
-    for (const k of Object.keys(s.properties || {})) (byLevel[level] ||= {})[k] = ajv.getSchema(s.$id);
-  }
-  const coreV = ajv.getSchema(core.$id);
-  const facets = (level, map) => {
-    for (const [k, v] of Object.entries(map || {})) {
-      assert.ok(v._producer && v._schemaURL, `${level} facet ${k} has _producer and _schemaURL`);
-      const fv = byLevel[level]?.[k];
-      assert.ok(fv, `${level} facet ${k} is a standard facet with a bundled schema`);
-      assert.ok(fv({ [k]: v }), `${level} facet ${k}: ${ajv.errorsText(fv.errors)}`);
-    }
-  };
-  return (ev) => {
-    assert.ok(coreV(ev), `core schema: ${ajv.errorsText(coreV.errors)}\n${JSON.stringify(ev)}`);
-    facets('run', ev.run?.facets);
-    facets('job', ev.job?.facets);
-    for (const d of [...(ev.inputs || []), ...(ev.outputs || [])]) facets('dataset', d.facets);
-    for (const d of ev.inputs || []) facets('input', d.inputFacets);
-    for (const d of ev.outputs || []) facets('output', d.outputFacets);
-  };
-}
 
 /** Every stored event, oldest first, through the read API (following next_cursor). */
 async function allEvents(ctx) {
@@ -223,7 +186,7 @@ describe('automatic lineage: table operations', () => {
   });
 
   it('every event the table operations emitted is schema-valid OpenLineage 2-0-2', { skip: SKIP_SPEC }, async () => {
-    const validate = loadValidator();
+    const validate = loadValidator({ standardOnly: true });
     const events = (await allEvents(ctx)).filter((e) => e.job?.name?.startsWith('ducklake.'));
     assert.ok(events.length >= 10, `events: ${events.length}`);
     for (const ev of events) {
@@ -252,7 +215,7 @@ describe('automatic lineage: inlined appends', () => {
       { rows: 2, files: 0 },
     );
     if (!SKIP_SPEC) {
-      const validate = loadValidator();
+      const validate = loadValidator({ standardOnly: true });
       for (const ev of ofJob(await allEvents(ctx), 'ducklake.create.main.small').concat(evs)) validate(ev);
     }
   });

@@ -90,6 +90,11 @@ void api_audit(void *appv, const http_req *req, int status)
     app_t *app = appv;
     int m = req->method;
     if (!(m & (HTTP_POST | HTTP_PUT | HTTP_DELETE | HTTP_PATCH))) return;
+    /* Reader routes change nothing even when they take a body (queries, pongs): only routes
+     * that need writer or admin, or that no route matched, are state-changing. */
+    if (req->route && auth_role_parse(req->route->role) >= 0 &&
+        auth_role_parse(req->route->role) <= ROLE_READER)
+        return;
     auth_audit(app->auth, req->user, req->method_str, req->route ? req->route->pattern : NULL,
                req->path, status, req->request_id, req->client_ip);
 }

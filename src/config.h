@@ -72,7 +72,8 @@ struct json_t;
       "Seconds a metadata statement may run")                                                      \
     X(PCT, DB_DUCKDB_MEMORY_LIMIT, db_duckdb_memory_limit, "75%", NULL, 0, 0, 0,                   \
       "DuckDB memory limit: a share of RAM (75%) or a size (4GB)")                                 \
-    X(INT, DB_DUCKDB_THREADS, db_duckdb_threads, "4", NULL, 1, 32, 0, "DuckDB threads")            \
+    X(INT, DB_DUCKDB_THREADS, db_duckdb_threads, "0", NULL, 0, 32, 0,                              \
+      "DuckDB threads (0 = one per core; more threads than cores slow small queries down)")        \
     X(BOOL, DB_DUCKDB_ENABLE_OPTIMIZER, db_duckdb_enable_optimizer, "true", NULL, 0, 0, 0,         \
       "DuckDB query optimizer")                                                                    \
     X(STR, DB_DUCKLAKE_METADATA_SCHEMA, db_ducklake_metadata_schema, "main", NULL, 0, 0, 0,        \

@@ -93,7 +93,10 @@ engine_t *engine_open(const config_t *cfg, int nconns, char *err, size_t errlen)
     pthread_mutex_init(&e->open_lock, NULL);
     e->memory_limit = resolve_memory_limit(cfg->db_duckdb_memory_limit);
     snprintf(e->mem, sizeof(e->mem), "%lldB", e->memory_limit);
-    snprintf(e->threads, sizeof(e->threads), "%ld", cfg->db_duckdb_threads);
+    long threads = cfg->db_duckdb_threads;
+    if (threads <= 0)
+        threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+    snprintf(e->threads, sizeof(e->threads), "%ld", threads);
     snprintf(e->tmpdir, sizeof(e->tmpdir), "%s/duckdb-tmp", cfg->data_dir);
     e->optimizer = cfg->db_duckdb_enable_optimizer;
     snprintf(e->qmem, sizeof(e->qmem), "%lldB", resolve_memory_limit(cfg->query_memory_limit));

@@ -82,7 +82,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.db_postgres_host, "");
     assert_int_equal(c.auth_enabled, 0);
     assert_int_equal(c.snapshot_id, -1);
-    assert_int_equal(c.db_duckdb_threads, 4);
+    assert_int_equal(c.db_duckdb_threads, 0); /* one per core */
     assert_int_equal(c.storage_max_file_size, 104857600LL);
     assert_int_equal(c.http_max_body_size, 10485760LL);
     assert_true(c.db_ducklake_connection_retry_delay > 1.99 &&

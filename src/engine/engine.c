@@ -354,6 +354,8 @@ static int open_query_db(engine_t *e, char *err, size_t errlen)
     for (int i = 0; !e->optimizer && i < e->nqconns; i++)
         if (exec_sql(e->qconns[i], "PRAGMA disable_optimizer", err, errlen)) return -1;
     if (exec_sql(c, sql, err, errlen) ||
+        /* Lake files never change once written: their Parquet footers can be cached. */
+        exec_sql(c, "SET parquet_metadata_cache=true", err, errlen) ||
         exec_sql(c, "SET enable_external_access=false", err, errlen) ||
         exec_sql(c, "SET lock_configuration=true", err, errlen))
         return -1;

@@ -1,7 +1,26 @@
 #include "queue.h"
 
+#include "obs/mem_account.h"
+
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Bytes waiting in client queues, for /metrics/memory. Frames are shared between clients, so
+ * this counts what the queues would hold if each had its own copy: the backlog, not the heap. */
+static void account(int64_t delta)
+{
+    static _Atomic(obs_mem_slot *) slot;
+    obs_mem_slot *s = atomic_load_explicit(&slot, memory_order_relaxed);
+    if (!s) {
+        s = obs_mem_slot_get("sse_client_queues");
+        atomic_store_explicit(&slot, s, memory_order_relaxed);
+    }
+    if (s)
+        obs_mem_slot_add(s, delta);
+    else
+        obs_mem_add("sse_client_queues", delta);
+}
 
 void ev_queue_init(ev_queue *q)
 {
@@ -31,6 +50,7 @@ int ev_queue_push(ev_queue *q, ev_frame *f)
     q->ring[(q->head + q->count) % q->cap] = f;
     q->count++;
     q->bytes += f->len;
+    account((int64_t)f->len);
     return 0;
 }
 
@@ -51,6 +71,7 @@ size_t ev_queue_read_ts(ev_queue *q, char *out, size_t max, double *ts)
         n += take;
         q->offset += take;
         q->bytes -= take;
+        account(-(int64_t)take);
         if (q->offset == f->len) {
             if (f->id) *ts = f->ts;
             ev_frame_unref(f);
@@ -64,6 +85,7 @@ size_t ev_queue_read_ts(ev_queue *q, char *out, size_t max, double *ts)
 
 void ev_queue_clear(ev_queue *q)
 {
+    if (q->bytes) account(-(int64_t)q->bytes);
     while (q->count) {
         ev_frame_unref(q->ring[q->head]);
         q->head = (q->head + 1) % q->cap;

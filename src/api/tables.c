@@ -6,6 +6,7 @@
 #include "engine/query.h"
 #include "http/multipart.h"
 #include "lake/lake.h"
+#include "obs/obs.h"
 #include "util/pool.h"
 
 #include <jansson.h>
@@ -404,7 +405,11 @@ void api_tables_query(http_req *req, http_resp *resp)
         .parquet_con = engine_conn(app->engine, idx),
     };
     query_outcome out = {0};
-    if (query_run(con, st, q.fmt, &lim, sink, &q, &out, &e)) {
+    int qrc = query_run(con, st, q.fmt, &lim, sink, &q, &out, &e);
+    /* DuckDB query durations for /metrics; a query the user got wrong is not a DuckDB error. */
+    obs_dep_observe("duckdb", "query", (uint64_t)(out.seconds * 1e9),
+                    qrc == 0 || out.client_gone || (e.status > 0 && e.status < 500));
+    if (qrc) {
         if (out.client_gone) goto out;
         if (q.stream) {
             http_stream_abort(q.stream); /* the client must see a broken transfer */

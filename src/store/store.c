@@ -1,6 +1,8 @@
 /* The store facade: validates names, picks the driver, times and counts every call. */
 #include "store_internal.h"
 
+#include "obs/obs.h"
+
 #include "util/clock.h"
 
 #include <ctype.h>
@@ -273,14 +275,20 @@ void store_listing_free(store_listing *l)
 
 /* ---- calls ---------------------------------------------------------------------------- */
 
-/* Every call goes through here: timing and counting in one place. */
-static int finish(store_t *s, uint64_t t0, int rc)
+/* Every call goes through here: timing and counting in one place, and the latency and
+ * errors of the store as a dependency (/metrics, /metrics/performance). An answer such as
+ * "no such key" is the store working; only failures of the store count as errors there. */
+static int finish_op(store_t *s, const char *op, uint64_t t0, int rc, const dlb_err *e)
 {
+    uint64_t ns = clock_mono_ns() - t0;
     atomic_fetch_add(&s->counters.ops, 1);
-    atomic_fetch_add(&s->counters.op_ns, clock_mono_ns() - t0);
+    atomic_fetch_add(&s->counters.op_ns, ns);
     if (rc < 0) atomic_fetch_add(&s->counters.errors, 1);
+    obs_dep_observe("object_store", op, ns, rc >= 0 || (e && e->status && e->status < 500));
     return rc;
 }
+/* The operation is the calling function's name without "store_" (store_get: "get"). */
+#define finish(s, t0, rc) finish_op((s), __func__ + 6, (t0), (rc), e)
 
 int store_bucket_create(store_t *s, const char *bucket, dlb_err *e)
 {

@@ -868,7 +868,9 @@ static int decode(dctx *c, const afield *f, int as_value, int64_t need, anode *n
         if (next_buf(c, len ? (len + 1) * (wide ? 8 : 4) : 0, &off, NULL, name, err) ||
             next_buf(c, 0, &data, &have, name, err))
             return -1;
-        if (!off) off = zero_offsets;
+        /* No rows: the one offset may sit in a buffer shorter than an entry (found by the
+         * fuzzer); it carries nothing, so a zero stands in for it. */
+        if (!off || len == 0) off = zero_offsets;
         if (!data) data = zero_offsets; /* empty: have == 0, so every offset is 0 */
         if (check_offsets(off, wide, len, have, &last, name, err)) return -1;
         if (f->utf8) {
@@ -892,7 +894,7 @@ static int decode(dctx *c, const afield *f, int as_value, int64_t need, anode *n
         const void *off;
         int64_t last;
         if (next_buf(c, len ? (len + 1) * (wide ? 8 : 4) : 0, &off, NULL, name, err)) return -1;
-        if (!off) off = zero_offsets;
+        if (!off || len == 0) off = zero_offsets; /* as for strings: no rows, no offsets */
         if (check_offsets(off, wide, len, -1, &last, name, err)) return -1;
         n->buf[1] = off;
         n->nbuf = 2;

@@ -128,6 +128,31 @@ done:
     return rc;
 }
 
+int query_columns_get(duckdb_result *res, query_columns *cols, dlb_err *err)
+{
+    cols->n = (size_t)duckdb_column_count(res);
+    cols->names = calloc(cols->n ? cols->n : 1, sizeof(char *));
+    cols->types = calloc(cols->n ? cols->n : 1, sizeof(duckdb_logical_type));
+    if (!cols->names || !cols->types) {
+        dlb_err_set(err, 500, "out_of_memory", "out of memory");
+        return -1;
+    }
+    for (size_t k = 0; k < cols->n; k++) {
+        cols->names[k] = duckdb_column_name(res, k);
+        cols->types[k] = duckdb_column_logical_type(res, k);
+    }
+    return 0;
+}
+
+void query_columns_free(query_columns *cols)
+{
+    for (size_t k = 0; cols->types && k < cols->n; k++)
+        duckdb_destroy_logical_type(&cols->types[k]);
+    free(cols->types);
+    free(cols->names);
+    memset(cols, 0, sizeof(*cols));
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -152,20 +177,12 @@ static int run_text(duckdb_connection con, duckdb_prepared_statement st, query_f
         return -1;
     }
     int rc = -1;
+    query_columns cols = {0};
     encoder_t *enc = NULL;
-    size_t ncols = (size_t)duckdb_column_count(&res);
-    const char **names = calloc(ncols ? ncols : 1, sizeof(char *));
-    duckdb_logical_type *types = calloc(ncols ? ncols : 1, sizeof(duckdb_logical_type));
-    if (!names || !types) {
-        dlb_err_set(err, 500, "out_of_memory", "out of memory");
-        goto done;
-    }
-    for (size_t k = 0; k < ncols; k++) {
-        names[k] = duckdb_column_name(&res, k);
-        types[k] = duckdb_column_logical_type(&res, k);
-    }
+    if (query_columns_get(&res, &cols, err)) goto done;
     encode_format ef = fmt == QF_CSV ? ENC_CSV : fmt == QF_NDJSON ? ENC_NDJSON : ENC_JSON;
-    enc = encoder_new(ef, ncols, names, types, lim ? lim->chunk_bytes : 0, sink, sink_ctx, err);
+    enc = encoder_new(ef, cols.n, cols.names, cols.types, lim ? lim->chunk_bytes : 0, sink,
+                      sink_ctx, err);
     if (!enc) goto done;
     int64_t max = lim && lim->max_rows > 0 ? lim->max_rows : INT64_MAX;
     for (;;) {
@@ -209,10 +226,7 @@ done:
         out->bytes = encoder_bytes(enc);
     }
     encoder_free(enc);
-    for (size_t k = 0; types && k < ncols; k++)
-        duckdb_destroy_logical_type(&types[k]);
-    free(types);
-    free(names);
+    query_columns_free(&cols);
     duckdb_destroy_result(&res);
     return rc;
 }

@@ -79,29 +79,20 @@ int query_run_arrow(duckdb_connection con, duckdb_prepared_statement st, const q
         return -1;
     }
     int rc = -1;
+    query_columns cols = {0};
     ipc_writer *w = NULL;
     duckdb_arrow_options opts = NULL;
     struct ArrowSchema schema;
     memset(&schema, 0, sizeof(schema));
-    size_t ncols = (size_t)duckdb_column_count(&res);
-    const char **names = calloc(ncols ? ncols : 1, sizeof(char *));
-    duckdb_logical_type *types = calloc(ncols ? ncols : 1, sizeof(duckdb_logical_type));
-    if (!names || !types) {
-        dlb_err_set(err, 500, "out_of_memory", "out of memory");
-        goto done;
-    }
-    for (size_t k = 0; k < ncols; k++) {
-        names[k] = duckdb_column_name(&res, k);
-        types[k] = duckdb_column_logical_type(&res, k);
-    }
+    if (query_columns_get(&res, &cols, err)) goto done;
     duckdb_connection_get_arrow_options(con, &opts);
-    if (duck_error(duckdb_to_arrow_schema(opts, types, names, ncols, &schema), 422,
+    if (duck_error(duckdb_to_arrow_schema(opts, cols.types, cols.names, cols.n, &schema), 422,
                    "unsupported_type", err))
         goto done;
     meta_swap sw[256];
     size_t nsw = 0;
-    for (size_t k = 0; k < ncols && (int64_t)k < schema.n_children; k++)
-        mark_uuids(schema.children[k], types[k], sw, &nsw, sizeof(sw) / sizeof(sw[0]));
+    for (size_t k = 0; k < cols.n && (int64_t)k < schema.n_children; k++)
+        mark_uuids(schema.children[k], cols.types[k], sw, &nsw, sizeof(sw) / sizeof(sw[0]));
     w = ipc_writer_new(&schema, 0, lim ? lim->chunk_bytes : 0, sink, sink_ctx, err);
     for (size_t k = 0; k < nsw; k++)
         sw[k].node->metadata = sw[k].meta;
@@ -158,10 +149,7 @@ done:
     ipc_writer_free(w);
     if (schema.release) schema.release(&schema);
     if (opts) duckdb_destroy_arrow_options(&opts);
-    for (size_t k = 0; types && k < ncols; k++)
-        duckdb_destroy_logical_type(&types[k]);
-    free(types);
-    free(names);
+    query_columns_free(&cols);
     duckdb_destroy_result(&res);
     return rc;
 }

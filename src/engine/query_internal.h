@@ -7,6 +7,16 @@
 /* Fills err from a failed DuckDB result or message (type may be DUCKDB_ERROR_INVALID). */
 void query_map_error(duckdb_error_type type, const char *msg, dlb_err *err);
 
+/* A result's column names (owned by res) and logical types, for the encoders. 0, or -1 with
+ * err set; release with query_columns_free whatever the outcome. */
+typedef struct {
+    size_t n;
+    const char **names;
+    duckdb_logical_type *types;
+} query_columns;
+int query_columns_get(duckdb_result *res, query_columns *cols, dlb_err *err);
+void query_columns_free(query_columns *cols);
+
 /* The Parquet path of query_run: the result is written by DuckDB on lim->parquet_con into a
  * staged file, which is then streamed to the sink and deleted. */
 int query_run_parquet(duckdb_connection con, duckdb_prepared_statement st, const query_limits *lim,

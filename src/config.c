@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "util/log.h"
+#include "util/strlist.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -62,29 +63,19 @@ static void file_free(void)
     g_nfile = 0;
 }
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n && isspace((unsigned char)s[n - 1]))
-        s[--n] = 0;
-    return s;
-}
-
 static void file_load(const char *path)
 {
     FILE *f = fopen(path, "r");
     if (!f) return;
     char line[4096];
     while (fgets(line, sizeof(line), f)) {
-        char *s = trim(line);
+        char *s = str_trim(line);
         if (!*s || *s == '#') continue;
-        if (strncmp(s, "export ", 7) == 0) s = trim(s + 7);
+        if (strncmp(s, "export ", 7) == 0) s = str_trim(s + 7);
         char *eq = strchr(s, '=');
         if (!eq) continue;
         *eq = 0;
-        char *k = trim(s), *v = trim(eq + 1);
+        char *k = str_trim(s), *v = str_trim(eq + 1);
         size_t vl = strlen(v);
         if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
             v[vl - 1] = 0;
@@ -93,7 +84,7 @@ static void file_load(const char *path)
             char *hash = strstr(v, " #"); /* an inline comment after an unquoted value */
             if (hash) {
                 *hash = 0;
-                v = trim(v);
+                v = str_trim(v);
             }
         }
         kv_t *n = realloc(g_file, (g_nfile + 1) * sizeof(kv_t));
@@ -193,7 +184,7 @@ static char *normalize_list(const char *s)
     if (*p != '[') {
         char *copy = strdup(s);
         if (!copy) return NULL;
-        char *out = strdup(trim(copy));
+        char *out = strdup(str_trim(copy));
         free(copy);
         return out;
     }

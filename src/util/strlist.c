@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *trim(char *s)
+char *str_trim(char *s)
 {
     while (isspace((unsigned char)*s))
         s++;
@@ -21,7 +21,7 @@ int strlist_split(const char *value, char **storage, const char **items, int max
     int n = 0;
     char *save = NULL;
     for (char *t = strtok_r(*storage, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save)) {
-        t = trim(t);
+        t = str_trim(t);
         if (*t) items[n++] = t;
     }
     return n;

@@ -7,4 +7,7 @@ int strlist_split(const char *value, char **storage, const char **items, int max
 /* 1 when item is one of the comma list's entries (exact match after trimming). */
 int strlist_contains(const char *list, const char *item);
 
+/* Strips leading and trailing white space in place; returns the first kept byte. */
+char *str_trim(char *s);
+
 #endif

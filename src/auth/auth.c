@@ -3,6 +3,7 @@
 
 #include "config.h"
 #include "util/log.h"
+#include "util/periodic.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,22 +13,9 @@
 #include <unistd.h>
 
 /* Keys created or revoked on another replica reach this one within a second. */
-static void *refresh_main(void *arg)
+static void refresh_tick(void *arg)
 {
-    auth_t *a = arg;
-    pthread_mutex_lock(&a->stop_lock);
-    while (!a->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&a->stop_cond, &a->stop_lock, &ts);
-        if (a->stopping) break;
-        pthread_mutex_unlock(&a->stop_lock);
-        auth_reload(a);
-        pthread_mutex_lock(&a->stop_lock);
-    }
-    pthread_mutex_unlock(&a->stop_lock);
-    return NULL;
+    auth_reload(arg);
 }
 
 auth_t *auth_create(const config_t *cfg, struct meta *meta, dlb_err *err)
@@ -42,8 +30,6 @@ auth_t *auth_create(const config_t *cfg, struct meta *meta, dlb_err *err)
     a->enabled = cfg->auth_enabled;
     a->audit_fd = -1;
     pthread_rwlock_init(&a->keys_lock, NULL);
-    pthread_mutex_init(&a->stop_lock, NULL);
-    pthread_cond_init(&a->stop_cond, NULL);
     for (int i = 0; i < RATE_SHARDS; i++)
         pthread_mutex_init(&a->shard[i], NULL);
     if (cfg->feature_rate_limiting) {
@@ -71,7 +57,7 @@ auth_t *auth_create(const config_t *cfg, struct meta *meta, dlb_err *err)
             dlb_err_set(err, 503, "database_unavailable", "cannot read the API keys");
             goto fail;
         }
-        if (pthread_create(&a->refresher, NULL, refresh_main, a) == 0) a->refresher_running = 1;
+        a->refresher = periodic_start(1.0, 0, refresh_tick, a);
     }
     return a;
 fail:
@@ -82,17 +68,11 @@ fail:
 void auth_destroy(auth_t *a)
 {
     if (!a) return;
-    pthread_mutex_lock(&a->stop_lock);
-    a->stopping = 1;
-    pthread_cond_broadcast(&a->stop_cond);
-    pthread_mutex_unlock(&a->stop_lock);
-    if (a->refresher_running) pthread_join(a->refresher, NULL);
+    periodic_stop(a->refresher);
     if (a->audit_fd >= 0) close(a->audit_fd);
     free(a->keys);
     free(a->slots);
     pthread_rwlock_destroy(&a->keys_lock);
-    pthread_mutex_destroy(&a->stop_lock);
-    pthread_cond_destroy(&a->stop_cond);
     for (int i = 0; i < RATE_SHARDS; i++)
         pthread_mutex_destroy(&a->shard[i]);
     free(a);

@@ -31,11 +31,7 @@ struct auth {
     pthread_rwlock_t keys_lock;
     key_entry *keys;
     int nkeys;
-    pthread_t refresher;
-    int refresher_running;
-    pthread_mutex_t stop_lock;
-    pthread_cond_t stop_cond;
-    int stopping;
+    struct periodic *refresher; /* NULL when authentication is off */
     /* rate limiting */
     int rate_on;
     double rate_per_s, burst;

@@ -2,6 +2,7 @@
 
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/periodic.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -21,13 +22,11 @@ struct guard_entry {
 
 struct conn_guard {
     pthread_mutex_t lock;
-    pthread_cond_t cond;
     guard_entry *head;
     double first, next;
-    int stopping;
     unsigned long dropped;
     unsigned total, count, per_address;
-    pthread_t thread;
+    periodic *sweeper;
 };
 
 static double now_s(void)
@@ -35,32 +34,22 @@ static double now_s(void)
     return (double)clock_mono_ns() / 1e9;
 }
 
-static void *sweep_main(void *arg)
+/* Four sweeps a second: a stalled client is dropped at most 250 ms after its deadline. */
+static void sweep_tick(void *arg)
 {
     conn_guard *g = arg;
     pthread_mutex_lock(&g->lock);
-    while (!g->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&g->cond, &g->lock, &ts);
-        double t = now_s();
-        for (guard_entry *e = g->head; e; e = e->next) {
-            if (e->dropped || e->deadline == 0 || t < e->deadline) continue;
-            /* The entry leaves the list before MHD closes its fd, so the fd is still ours. */
-            shutdown(e->fd, SHUT_RDWR);
-            e->dropped = 1;
-            g->dropped++;
-            log_msg(LOG_INFO, "connection dropped: request headers too slow", "component", "http",
-                    (const char *)0);
-        }
+    double t = now_s();
+    for (guard_entry *e = g->head; e; e = e->next) {
+        if (e->dropped || e->deadline == 0 || t < e->deadline) continue;
+        /* The entry leaves the list before MHD closes its fd, so the fd is still ours. */
+        shutdown(e->fd, SHUT_RDWR);
+        e->dropped = 1;
+        g->dropped++;
+        log_msg(LOG_INFO, "connection dropped: request headers too slow", "component", "http",
+                (const char *)0);
     }
     pthread_mutex_unlock(&g->lock);
-    return NULL;
 }
 
 conn_guard *guard_start(double first, double next)
@@ -70,10 +59,9 @@ conn_guard *guard_start(double first, double next)
     g->first = first;
     g->next = next;
     pthread_mutex_init(&g->lock, NULL);
-    pthread_cond_init(&g->cond, NULL);
-    if (pthread_create(&g->thread, NULL, sweep_main, g)) {
+    g->sweeper = periodic_start(0.25, 0, sweep_tick, g);
+    if (!g->sweeper) {
         pthread_mutex_destroy(&g->lock);
-        pthread_cond_destroy(&g->cond);
         free(g);
         return NULL;
     }
@@ -83,18 +71,13 @@ conn_guard *guard_start(double first, double next)
 void guard_stop(conn_guard *g)
 {
     if (!g) return;
-    pthread_mutex_lock(&g->lock);
-    g->stopping = 1;
-    pthread_cond_signal(&g->cond);
-    pthread_mutex_unlock(&g->lock);
-    pthread_join(g->thread, NULL);
+    periodic_stop(g->sweeper);
     while (g->head) {
         guard_entry *e = g->head;
         g->head = e->next;
         free(e);
     }
     pthread_mutex_destroy(&g->lock);
-    pthread_cond_destroy(&g->cond);
     free(g);
 }
 

@@ -6,6 +6,7 @@
 #include "obs/obs.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/periodic.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,10 +27,8 @@
 struct cfgmon {
     const config_t *cfg;
     meta_t *meta;
-    pthread_t thread;
-    pthread_mutex_t lock; /* last, stop */
-    pthread_cond_t cond;
-    int stop;
+    periodic *checker;
+    pthread_mutex_t lock; /* last */
     json_t *last;
     unsigned char salt[16];
     char start_hash[17];
@@ -340,25 +339,9 @@ json_t *cfgmon_last(cfgmon_t *m)
 
 /* ------------------------------------------------------------------------------ thread */
 
-static void *run(void *arg)
+static void check_tick(void *arg)
 {
-    cfgmon_t *m = arg;
-    for (;;) {
-        json_decref(cfgmon_check(m));
-        pthread_mutex_lock(&m->lock);
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        double next =
-            (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + m->cfg->monitoring_health_check_interval;
-        ts.tv_sec = (time_t)next;
-        ts.tv_nsec = (long)((next - (double)ts.tv_sec) * 1e9);
-        while (!m->stop && pthread_cond_timedwait(&m->cond, &m->lock, &ts) == 0) {
-        }
-        int stop = m->stop;
-        pthread_mutex_unlock(&m->lock);
-        if (stop) break;
-    }
-    return NULL;
+    json_decref(cfgmon_check(arg));
 }
 
 cfgmon_t *cfgmon_start(const config_t *cfg, meta_t *meta, int export_metrics)
@@ -368,7 +351,6 @@ cfgmon_t *cfgmon_start(const config_t *cfg, meta_t *meta, int export_metrics)
     m->cfg = cfg;
     m->meta = meta;
     pthread_mutex_init(&m->lock, NULL);
-    pthread_cond_init(&m->cond, NULL);
     if (RAND_bytes(m->salt, sizeof(m->salt)) != 1) {
         /* Without a random salt the hash could be used to guess a short secret. */
         for (size_t i = 0; i < sizeof(m->salt); i++)
@@ -380,8 +362,8 @@ cfgmon_t *cfgmon_start(const config_t *cfg, meta_t *meta, int export_metrics)
             obs_gauge_family("dlb_config_health_status",
                              "Configuration monitor: 0 healthy, 1 warning, 2 unhealthy", NULL),
             NULL);
-    if (pthread_create(&m->thread, NULL, run, m)) {
-        pthread_cond_destroy(&m->cond);
+    m->checker = periodic_start(cfg->monitoring_health_check_interval, 1, check_tick, m);
+    if (!m->checker) {
         pthread_mutex_destroy(&m->lock);
         free(m);
         return NULL;
@@ -392,13 +374,8 @@ cfgmon_t *cfgmon_start(const config_t *cfg, meta_t *meta, int export_metrics)
 void cfgmon_stop(cfgmon_t *m)
 {
     if (!m) return;
-    pthread_mutex_lock(&m->lock);
-    m->stop = 1;
-    pthread_cond_signal(&m->cond);
-    pthread_mutex_unlock(&m->lock);
-    pthread_join(m->thread, NULL);
+    periodic_stop(m->checker);
     json_decref(m->last);
-    pthread_cond_destroy(&m->cond);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }

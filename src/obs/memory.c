@@ -3,6 +3,7 @@
 #include "mem_account.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/periodic.h"
 
 #include <dirent.h>
 #include <jansson.h>
@@ -123,10 +124,8 @@ json_t *obs_mem_allocator_json(const obs_mem_sample *s)
 /* ---------------------------------------------------------------------------- sampler */
 
 struct obs_memmon {
-    pthread_t thread;
+    periodic *sampler;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int stop;
     double interval, warn, crit;
     obs_mem_sample ring[WINDOW_N]; /* under lock */
     int n, head;                   /* samples held, next write position */
@@ -164,25 +163,9 @@ static void take_sample(obs_memmon *m)
             (const char *)0);
 }
 
-static void *run(void *arg)
+static void sample_tick(void *arg)
 {
-    obs_memmon *m = arg;
-    pthread_mutex_lock(&m->lock);
-    while (!m->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        double next = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + m->interval;
-        ts.tv_sec = (time_t)next;
-        ts.tv_nsec = (long)((next - (double)ts.tv_sec) * 1e9);
-        while (!m->stop && pthread_cond_timedwait(&m->cond, &m->lock, &ts) == 0) {
-        }
-        if (m->stop) break;
-        pthread_mutex_unlock(&m->lock);
-        take_sample(m);
-        pthread_mutex_lock(&m->lock);
-    }
-    pthread_mutex_unlock(&m->lock);
-    return NULL;
+    take_sample(arg);
 }
 
 obs_memmon *obs_memmon_start(double interval, double warn_share, double crit_share)
@@ -190,13 +173,12 @@ obs_memmon *obs_memmon_start(double interval, double warn_share, double crit_sha
     obs_memmon *m = calloc(1, sizeof(*m));
     if (!m) return NULL;
     pthread_mutex_init(&m->lock, NULL);
-    pthread_cond_init(&m->cond, NULL);
     m->interval = interval;
     m->warn = warn_share;
     m->crit = crit_share;
     take_sample(m);
-    if (pthread_create(&m->thread, NULL, run, m)) {
-        pthread_cond_destroy(&m->cond);
+    m->sampler = periodic_start(interval, 0, sample_tick, m);
+    if (!m->sampler) {
         pthread_mutex_destroy(&m->lock);
         free(m);
         return NULL;
@@ -207,12 +189,7 @@ obs_memmon *obs_memmon_start(double interval, double warn_share, double crit_sha
 void obs_memmon_stop(obs_memmon *m)
 {
     if (!m) return;
-    pthread_mutex_lock(&m->lock);
-    m->stop = 1;
-    pthread_cond_signal(&m->cond);
-    pthread_mutex_unlock(&m->lock);
-    pthread_join(m->thread, NULL);
-    pthread_cond_destroy(&m->cond);
+    periodic_stop(m->sampler);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }

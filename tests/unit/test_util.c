@@ -8,12 +8,14 @@
 #include "util/buf.h"
 #include "util/ids.h"
 #include "util/log.h"
+#include "util/periodic.h"
 #include "util/pool.h"
 #include "util/strlist.h"
 
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -894,6 +896,47 @@ static void test_log_request_id_full_length(void **state)
     json_decref(l[0]);
 }
 
+static void count_tick(void *arg)
+{
+    atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Ticks keep coming at the interval, first_now runs one at once, and stop never waits
+ * out a long interval (shutdown would hang for it otherwise). */
+static void test_periodic(void **state)
+{
+    (void)state;
+    atomic_int n = 0;
+    periodic *p = periodic_start(0.01, 0, count_tick, &n);
+    assert_non_null(p);
+    for (int i = 0; i < 500 && atomic_load(&n) < 5; i++)
+        usleep(10000);
+    periodic_stop(p);
+    int seen = atomic_load(&n);
+    assert_true(seen >= 5);
+    usleep(30000);
+    assert_int_equal(atomic_load(&n), seen); /* nothing runs after stop */
+
+    atomic_int m = 0;
+    p = periodic_start(3600, 1, count_tick, &m);
+    assert_non_null(p);
+    for (int i = 0; i < 500 && atomic_load(&m) == 0; i++)
+        usleep(1000);
+    double t0 = mono_s();
+    periodic_stop(p);
+    assert_true(mono_s() - t0 < 1.0);
+    assert_int_equal(atomic_load(&m), 1);
+
+    periodic_stop(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -913,6 +956,7 @@ int main(void)
         cmocka_unit_test(test_pool_runs_every_job_once),
         cmocka_unit_test(test_pool_submit_full),
         cmocka_unit_test(test_pool_worker_index),
+        cmocka_unit_test(test_periodic),
         cmocka_unit_test_setup_teardown(test_log_lines_are_json, log_setup, log_teardown),
         cmocka_unit_test_setup_teardown(test_log_level_filter, log_setup, log_teardown),
         cmocka_unit_test_setup_teardown(test_log_secret_masked, log_setup, log_teardown),

@@ -237,12 +237,6 @@ static size_t on_read(char *out, size_t size, size_t n, void *ud)
     }
 }
 
-static size_t on_pull(char *out, size_t size, size_t n, void *ud)
-{
-    s3_call *c = ud;
-    return c->pull(c->pull_ctx, out, size * n);
-}
-
 /* A retry re-sends the body from its start. */
 static int on_seek(void *ud, curl_off_t offset, int origin)
 {
@@ -289,7 +283,7 @@ static CURLcode perform(s3_store *s, CURL *h, s3_call *c)
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
     /* Downloads are paced by our reader (back-pressure), so they get a stall limit
      * instead of a total one. */
-    if (c->sink || c->pull) { /* a pulled body comes at the pace of our client */
+    if (c->sink) {
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
     } else {
@@ -304,14 +298,7 @@ static CURLcode perform(s3_store *s, CURL *h, s3_call *c)
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
     }
     char sha[65];
-    if (c->pull) {
-        snprintf(sha, sizeof(sha), "UNSIGNED-PAYLOAD");
-        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_pull);
-        curl_easy_setopt(h, CURLOPT_READDATA, c);
-        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)c->len);
-        curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
-    } else if (c->fd >= 0) {
+    if (c->fd >= 0) {
         snprintf(sha, sizeof(sha), "UNSIGNED-PAYLOAD");
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
@@ -512,7 +499,7 @@ int s3_do(s3_store *s, s3_call *c, dlb_err *e)
             dlb_err_set(e, transport ? 503 : 502, transport ? "store_unavailable" : "store_error",
                         "the object store at %s is unreachable: %s", s->endpoint,
                         curl_easy_strerror(cr));
-            if (transport && !c->delivered && !c->pull && attempt < s->attempts) {
+            if (transport && !c->delivered && attempt < s->attempts) {
                 atomic_fetch_add(&s->c->retries, 1);
                 /* A kept-alive connection from before an outage fails on first use: the retry
                  * opens a new one instead of trusting the pool again. */
@@ -532,7 +519,7 @@ int s3_do(s3_store *s, s3_call *c, dlb_err *e)
             break;
         }
         map_error(s, c, e);
-        if (c->status >= 500 && !c->delivered && !c->pull && attempt < s->attempts) {
+        if (c->status >= 500 && !c->delivered && attempt < s->attempts) {
             atomic_fetch_add(&s->c->retries, 1);
             backoff_sleep(s, attempt);
             continue;

@@ -60,10 +60,6 @@ typedef struct {
     uint64_t delivered;
     dlb_err *e;
     const atomic_int *cancel; /* may be NULL; once set, the transfer stops (no retry) */
-    /* A body pulled as it is produced (len bytes in all; pull returns CURL_READFUNC_ABORT to
-     * give up). It cannot be sent twice, so such a call is never retried. */
-    size_t (*pull)(void *ctx, char *out, size_t max);
-    void *pull_ctx;
 } s3_call;
 
 void s3_call_init(s3_call *c, const char *method, const char *bucket, const char *key);

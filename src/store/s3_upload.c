@@ -3,9 +3,7 @@
  * threads, so several parts are in flight (each on a kept-alive connection from the handle
  * pool) while the next one fills. The writer blocks when every buffer is taken: memory is
  * SLOTS part buffers whatever the object's size, and the client is held back instead. A
- * body of unknown size that never fills one part goes as one PUT at finish. A body whose
- * exact size is declared and fits in one part goes as one PUT that starts at once and pulls
- * the bytes through small buffers as they come (no part is held whole). Any failure (a part
+ * body that never fills one part goes as one PUT at finish. Any failure (a part
  * refused, the caller giving up) stops the senders, cancels transfers in flight and aborts
  * the upload, so the store keeps neither the object nor its parts. */
 #include "s3_internal.h"
@@ -18,9 +16,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define SLOTS         4          /* part buffers per upload: one filling, the others on their way */
-#define SENDERS       3          /* parts in flight at once */
-#define PIPE_BUF_SIZE (1u << 20) /* a buffer of a streamed single PUT */
+#define SLOTS   4 /* part buffers per upload: one filling, the others on their way */
+#define SENDERS 3 /* parts in flight at once */
 
 enum { SLOT_FREE, SLOT_FILLING, SLOT_QUEUED, SLOT_SENDING };
 
@@ -50,13 +47,6 @@ typedef struct {
     int failed;
     dlb_err err; /* the first failure */
     atomic_int cancel;
-    /* A streamed single PUT (declared size, one part at most): the sender pulls the buffers
-     * in order. */
-    int piped;
-    uint64_t exact;
-    int next_pull;   /* the number of the buffer the PUT reads from */
-    size_t pull_off; /* bytes of it already sent */
-    char etag[80];   /* the PUT's answer */
 } s3_writer;
 
 static int slot_alloc(s3_writer *w, slot *sl)
@@ -121,69 +111,6 @@ static void *sender(void *arg)
     return NULL;
 }
 
-/* curl's read callback of a streamed PUT: the next bytes in order, waiting for them. */
-static size_t pull_bytes(void *ctx, char *out, size_t max)
-{
-    s3_writer *w = ctx;
-    size_t n = 0;
-    pthread_mutex_lock(&w->lock);
-    for (;;) {
-        if (w->failed || atomic_load(&w->cancel)) {
-            pthread_mutex_unlock(&w->lock);
-            return CURL_READFUNC_ABORT;
-        }
-        slot *sl = NULL;
-        for (int i = 0; i < SLOTS && !sl; i++)
-            if (w->slots[i].state == SLOT_QUEUED && w->slots[i].number == w->next_pull)
-                sl = &w->slots[i];
-        if (!sl) {
-            pthread_cond_wait(&w->cond, &w->lock);
-            continue;
-        }
-        n = sl->len - w->pull_off;
-        if (n > max) n = max;
-        memcpy(out, sl->data + w->pull_off, n);
-        w->pull_off += n;
-        if (w->pull_off == sl->len) { /* drained: the writer may fill it again */
-            sl->len = 0;
-            sl->state = SLOT_FREE;
-            w->next_pull++;
-            w->pull_off = 0;
-            pthread_cond_broadcast(&w->cond);
-        }
-        break;
-    }
-    pthread_mutex_unlock(&w->lock);
-    return n;
-}
-
-/* The one sender of a streamed single PUT. */
-static void *pipe_sender(void *arg)
-{
-    s3_writer *w = arg;
-    dlb_err e = {0};
-    s3_call c;
-    s3_call_init(&c, "PUT", w->bucket, w->key);
-    c.len = w->exact;
-    c.pull = pull_bytes;
-    c.pull_ctx = w;
-    c.cancel = &w->cancel;
-    c.ctype = w->ctype;
-    c.sse = w->s->sse;
-    int rc = s3_do(w->s, &c, &e);
-    buf_free(&c.body);
-    pthread_mutex_lock(&w->lock);
-    if (rc == 0)
-        snprintf(w->etag, sizeof(w->etag), "%s", c.info.etag);
-    else if (!w->failed) {
-        w->failed = 1;
-        w->err = e;
-    }
-    pthread_cond_broadcast(&w->cond);
-    pthread_mutex_unlock(&w->lock);
-    return NULL;
-}
-
 static int fail(s3_writer *w, dlb_err *e, int status, const char *code, const char *detail)
 {
     pthread_mutex_lock(&w->lock);
@@ -215,13 +142,13 @@ static int start_multipart(s3_writer *w, dlb_err *e)
 static int ship(s3_writer *w, dlb_err *e)
 {
     pthread_mutex_lock(&w->lock);
-    if (!w->piped && w->nparts == MAX_PARTS) {
+    if (w->nparts == MAX_PARTS) {
         pthread_mutex_unlock(&w->lock);
         return fail(w, e, 413, "payload_too_large",
                     "the object needs more than 10,000 multipart parts of "
                     "STORAGE_MULTIPART_THRESHOLD bytes");
     }
-    if (!w->piped && w->nparts == w->etags_cap) {
+    if (w->nparts == w->etags_cap) {
         int cap = w->etags_cap ? w->etags_cap * 2 : 64;
         if (cap > MAX_PARTS) cap = MAX_PARTS;
         void *p = realloc(w->etags, (size_t)cap * sizeof(w->etags[0]));
@@ -305,11 +232,7 @@ void *s3_writer_open(void *d, const char *bucket, const char *key, const char *c
     if (size_hint && (size_hint + part - 1) / part > MAX_PARTS)
         part = ((size_hint + MAX_PARTS - 1) / MAX_PARTS + (1u << 20) - 1) &
                ~(uint64_t)((1u << 20) - 1);
-    /* A declared size that fits one part: one PUT, started now, fed through small buffers. */
-    w->piped = size_hint && size_hint <= part;
-    w->exact = size_hint;
-    w->next_pull = 1;
-    w->part_size = w->piped && part > PIPE_BUF_SIZE ? PIPE_BUF_SIZE : (size_t)part;
+    w->part_size = (size_t)part;
     w->bucket = strdup(bucket);
     w->key = strdup(key);
     w->ctype = strdup(ctype);
@@ -320,14 +243,6 @@ void *s3_writer_open(void *d, const char *bucket, const char *key, const char *c
     }
     w->slots[0].state = SLOT_FILLING;
     w->cur = 0;
-    if (w->piped) {
-        if (pthread_create(&w->senders[0], NULL, pipe_sender, w)) {
-            dlb_err_set(e, 500, "internal_error", "cannot start the upload");
-            writer_free(w);
-            return NULL;
-        }
-        w->nsenders = 1;
-    }
     return w;
 }
 
@@ -337,11 +252,9 @@ int s3_writer_write(void *wp, const void *data, size_t n, dlb_err *e)
     const char *in = data;
     while (n) {
         slot *sl = &w->slots[w->cur];
-        if (w->piped && w->total + n > w->exact)
-            return fail(w, e, 400, "invalid_body", "the body is longer than its Content-Length");
         if (sl->len == w->part_size) {
             /* More bytes after a full part: it is a multipart upload from here on. */
-            if (!w->piped && !w->started && start_multipart(w, e)) return -1;
+            if (!w->started && start_multipart(w, e)) return -1;
             if (ship(w, e)) return -1;
             sl = &w->slots[w->cur];
         }
@@ -396,27 +309,6 @@ static int finish_multipart(s3_writer *w, store_object *out, dlb_err *e)
     return rc;
 }
 
-static int finish_piped(s3_writer *w, store_object *out, dlb_err *e)
-{
-    if (w->total != w->exact)
-        return fail(w, e, 400, "invalid_body", "the body is shorter than its Content-Length");
-    pthread_mutex_lock(&w->lock);
-    slot *sl = &w->slots[w->cur];
-    if (sl->len) { /* the last bytes (an empty object has none) */
-        sl->number = ++w->nparts;
-        sl->state = SLOT_QUEUED;
-        pthread_cond_broadcast(&w->cond);
-    }
-    pthread_mutex_unlock(&w->lock);
-    join_senders(w);
-    if (w->failed) {
-        *e = w->err;
-        return -1;
-    }
-    snprintf(out->etag, sizeof(out->etag), "%s", w->etag);
-    return 0;
-}
-
 int s3_writer_finish(void *p, store_object *out, dlb_err *e)
 {
     s3_writer *w = p;
@@ -424,8 +316,6 @@ int s3_writer_finish(void *p, store_object *out, dlb_err *e)
     if (w->failed) {
         *e = w->err;
         rc = -1;
-    } else if (w->piped) {
-        rc = finish_piped(w, out, e);
     } else {
         rc = w->started ? finish_multipart(w, out, e) : finish_single(w, out, e);
     }
@@ -437,9 +327,6 @@ int s3_writer_finish(void *p, store_object *out, dlb_err *e)
         atomic_store(&w->cancel, 1);
         join_senders(w);
         s3_upload_abort(w->s, w->bucket, w->key, w->idq.data);
-    } else if (w->nsenders) {
-        atomic_store(&w->cancel, 1);
-        join_senders(w);
     }
     writer_free(w);
     return rc;
@@ -450,8 +337,7 @@ void s3_writer_abort(void *p)
     s3_writer *w = p;
     if (w->nsenders) {
         pthread_mutex_lock(&w->lock);
-        w->failed = 1; /* senders stop without taking another part; a piped PUT is cut short,
-                          so the store never sees the whole body it announced */
+        w->failed = 1; /* senders stop without taking another part */
         pthread_cond_broadcast(&w->cond);
         pthread_mutex_unlock(&w->lock);
         atomic_store(&w->cancel, 1);

@@ -116,10 +116,9 @@ int store_put_file(store_t *s, const char *bucket, const char *key, const char *
  * (STORAGE_MULTIPART_THRESHOLD, at least 5 MiB) goes as a multipart upload whose parts are
  * sent in parallel, a smaller one as a single PUT at finish. The object appears at
  * store_writer_finish, whole, or never: abort (or a failed write or finish) leaves nothing,
- * an S3 multipart upload included. size_hint (0: unknown) is the exact total when the
- * caller knows it (a declared Content-Length): the S3 driver then sends a body that fits one
- * part as one PUT streamed as it comes, and picks parts large enough for S3's 10,000-part
- * cap; writing more or fewer bytes fails. */
+ * an S3 multipart upload included. size_hint (0: unknown) is the expected total when the
+ * caller knows it (a declared Content-Length): the S3 driver picks parts large enough for
+ * S3's 10,000-part cap. */
 typedef struct store_writer store_writer;
 store_writer *store_writer_open(store_t *s, const char *bucket, const char *key,
                                 const char *content_type, uint64_t size_hint, dlb_err *e);

@@ -8,9 +8,10 @@
 # server with STORAGE_BACKEND=s3, then prints, from one run, the upload and download MB/s of one
 # object through the API (PUT / GET /datasets/{bucket}/{object}, curl) beside curl talking to the
 # same S3 endpoint directly with its own SigV4 signing (--aws-sigv4), target ours >= 0.8x.
-# Both paths cross the same front and s3rver; the API path adds the server's spool (the body
-# is received whole, then put: multipart above STORAGE_MULTIPART_THRESHOLD) and, for downloads,
-# one more hop.
+# Both paths cross the same front and s3rver; the API path adds one more hop (uploads go on
+# to S3 as they arrive, in parallel multipart parts above STORAGE_MULTIPART_THRESHOLD, which
+# s3rver then assembles). Also printed: CPU seconds per transfer of the server and of the S3
+# stack, steadier than MB/s on a shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -30,7 +31,7 @@ command -v node >/dev/null || {
 
 MB=${BENCH_STORAGE_MB:-256}
 RUNS=${BENCH_STORAGE_RUNS:-3}
-# the server's default (8 MiB): uploads above it go in sequential multipart parts
+# the server's default (8 MiB): uploads above it go in multipart parts
 THRESHOLD=${BENCH_MULTIPART_THRESHOLD:-8388608}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dlb-bench-storage.XXXXXX")
@@ -128,9 +129,23 @@ direct_down() {
         "http://$endpoint/bench-direct/obj.bin"
 }
 
-declare -A T
+# CPU seconds (user + system) of a process and its children so far: steadier than wall time
+# on a shared machine.
+cpu_of() {
+    local total=0 p
+    for p in "$@" $(pgrep -P "$1" 2>/dev/null || true); do
+        [ -r "/proc/$p/stat" ] || continue
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+    done
+    echo "$total"
+}
+hz=$(getconf CLK_TCK)
+
+declare -A T C S
 for what in api_up direct_up api_down direct_down; do
     : >"$tmp/times"
+    c0=$(cpu_of "$pid")
+    s0=$(cpu_of "$s3pid")
     for _ in $(seq 1 "$RUNS"); do
         read -r code t < <($what)
         case $what in api_up) check "$code" 201 "$what" ;; *) check "$code" 200 "$what" ;; esac
@@ -145,6 +160,8 @@ for what in api_up direct_up api_down direct_down; do
         echo "$t" >>"$tmp/times"
     done
     T[$what]=$(best <"$tmp/times")
+    C[$what]=$(awk -v a="$c0" -v b="$(cpu_of "$pid")" -v n="$RUNS" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz / n }')
+    S[$what]=$(awk -v a="$s0" -v b="$(cpu_of "$s3pid")" -v n="$RUNS" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz / n }')
 done
 
 printf '%-10s %14s %14s %10s\n' "" "API (MB/s)" "curl->S3 (MB/s)" "ratio"
@@ -153,3 +170,4 @@ printf '%-10s %14s %14s %10s\n' upload "$(mbps "${T[api_up]}")" "$(mbps "${T[dir
 printf '%-10s %14s %14s %10s\n' download "$(mbps "${T[api_down]}")" "$(mbps "${T[direct_down]}")" \
     "$(ratio "${T[api_down]}" "${T[direct_down]}")"
 echo "bench/storage: seconds (best of $RUNS): api_up ${T[api_up]} direct_up ${T[direct_up]} api_down ${T[api_down]} direct_down ${T[direct_down]}"
+echo "bench/storage: CPU seconds per transfer, server / S3 stack (front + s3rver): api_up ${C[api_up]} / ${S[api_up]}, direct_up - / ${S[direct_up]}, api_down ${C[api_down]} / ${S[api_down]}, direct_down - / ${S[direct_down]}; load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,7 +1,8 @@
 /* /datasets: buckets and objects, translated into store_* calls. Bodies stream both ways:
- * an upload is already spooled to a file by the HTTP core (ROUTE_SPOOL) and goes to the
- * store from there; a download flows from the store's sink into http_stream_write, which
- * blocks while the client is behind, so memory never grows with the object's size. */
+ * an upload is read as it arrives (ROUTE_BODY_STREAM) into a store writer, which holds the
+ * client back while the store is behind; a download flows from the store's sink into
+ * http_stream_write, which blocks while the client is behind, so memory never grows with
+ * the object's size. */
 #include "api.h"
 
 #include "app.h"
@@ -14,7 +15,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 static void answer_err(http_resp *resp, const dlb_err *e)
 {
@@ -145,46 +145,122 @@ static int names(http_req *req, http_resp *resp, const char **bucket, const char
     return 0;
 }
 
+/* An upload on its way: body bytes (or a form's "file" part) go to a store writer as they
+ * arrive. */
+typedef struct {
+    http_req *req;
+    store_t *st;
+    const char *bucket, *key;
+    uint64_t hint; /* the object's exact size, 0 when unknown */
+    store_writer *w;
+    long body_rc; /* the body's failure (HTTP_BODY_*), 0 if none */
+    dlb_err e;    /* the store's failure, when store_failed */
+    int store_failed;
+} upload;
+
+#define UPLOAD_CHUNK (256 * 1024)
+
+static long up_read(void *ctx, void *buf, size_t max)
+{
+    upload *u = ctx;
+    long n = http_req_body_read(u->req, buf, max);
+    if (n < 0) u->body_rc = n;
+    return n;
+}
+
+static int up_begin(void *ctx, const multipart_part *part)
+{
+    upload *u = ctx;
+    const char *ctype = part->content_type[0] ? part->content_type : NULL;
+    u->w = store_writer_open(u->st, u->bucket, u->key, ctype, u->hint, &u->e);
+    u->store_failed = !u->w;
+    return u->w ? 0 : -1;
+}
+
+static int up_data(void *ctx, const void *p, size_t n)
+{
+    upload *u = ctx;
+    if (store_writer_write(u->w, p, n, &u->e) == 0) return 0;
+    u->store_failed = 1;
+    return -1;
+}
+
+/* A raw body: all of it is the object. 0, or -1 with u's failure set. */
+static int upload_raw(upload *u, const char *ctype)
+{
+    multipart_part whole = {0};
+    if (ctype) snprintf(whole.content_type, sizeof(whole.content_type), "%s", ctype);
+    if (up_begin(u, &whole)) return -1;
+    char *buf = malloc(UPLOAD_CHUNK);
+    if (!buf) {
+        dlb_err_set(&u->e, 500, "internal_error", "out of memory");
+        u->store_failed = 1;
+        return -1;
+    }
+    long n;
+    while ((n = up_read(u, buf, UPLOAD_CHUNK)) > 0)
+        if (up_data(u, buf, (size_t)n)) break;
+    free(buf);
+    return n == 0 ? 0 : -1;
+}
+
+/* ROUTE_BODY_STREAM: the body is read here while it arrives, and the object appears (whole)
+ * only once all of it has reached the store; any failure on the way leaves nothing. */
 void api_datasets_put(http_req *req, http_resp *resp)
 {
     store_t *st = store_of(req, resp);
-    const char *bucket, *key;
-    if (!st || names(req, resp, &bucket, &key)) return;
+    upload u = {0};
+    if (!st || names(req, resp, &u.bucket, &u.key)) return;
+    u.req = req;
+    u.st = st;
     const char *ctype = http_req_header(req, "Content-Type");
-    const char *src = req->body_path;
-    uint64_t size = req->body_len;
-    char part_path[4200] = "", err[256];
-    multipart_part part;
-    dlb_err e = {0};
-    if (!src) {
-        http_resp_error(resp, 500, "internal_error", "the upload was not spooled");
-        return;
-    }
-    if (ctype && strncasecmp(ctype, "multipart/form-data", 19) == 0) {
+    int rc, form = ctype && strncasecmp(ctype, "multipart/form-data", 19) == 0;
+    /* A raw body's declared length is the object's exact size (the HTTP core holds the
+     * client to it); a form's says nothing exact about its file. */
+    const char *cl = http_req_header(req, "Content-Length");
+    if (cl && !form) u.hint = strtoull(cl, NULL, 10);
+    if (form) {
         /* The seed's clients send a form with a "file" field: its content is the object. */
-        snprintf(part_path, sizeof(part_path), "%s.part", src);
-        int rc = multipart_extract(src, ctype, "file", part_path, &part, err, sizeof(err));
-        if (rc) {
-            unlink(part_path);
-            http_resp_error(resp, rc > 0 ? 422 : 400, rc > 0 ? "missing_file" : "invalid_body",
-                            "%s", rc > 0 ? "the form has no 'file' field" : err);
-            return;
+        char err[256];
+        multipart_part part;
+        multipart_stream ms = {up_read, up_begin, up_data, &u};
+        rc = multipart_extract_stream(&ms, ctype, "file", &part, err, sizeof(err));
+        if (rc > 0 || rc == -1) {
+            store_writer_abort(u.w);
+            if (u.body_rc == 0) {
+                http_resp_error(resp, rc > 0 ? 422 : 400, rc > 0 ? "missing_file" : "invalid_body",
+                                "%s", rc > 0 ? "the form has no 'file' field" : err);
+                return;
+            }
+            rc = -1; /* the body itself failed: said below */
         }
-        src = part_path;
-        size = part.size;
-        ctype = part.content_type[0] ? part.content_type : NULL;
+    } else {
+        rc = upload_raw(&u, ctype);
     }
     store_object o;
-    int rc = store_put_file(st, bucket, key, src, 0, size, ctype, &o, &e);
-    if (part_path[0]) unlink(part_path);
-    if (rc) {
-        answer_err(resp, &e);
+    if (rc == 0) {
+        store_writer *w = u.w;
+        u.w = NULL;
+        if (store_writer_finish(w, &o, &u.e)) {
+            answer_err(resp, &u.e);
+            return;
+        }
+    } else {
+        store_writer_abort(u.w);
+        if (u.body_rc == HTTP_BODY_TOO_LARGE)
+            http_resp_error(resp, 413, "payload_too_large",
+                            "request body exceeds the limit of %llu bytes (STORAGE_MAX_FILE_SIZE)",
+                            (unsigned long long)http_req_body_limit(req));
+        else if (u.body_rc == HTTP_BODY_GONE)
+            http_resp_error(resp, 400, "client_gone", "the client went away mid-upload");
+        else
+            answer_err(resp, &u.e);
         return;
     }
     char lm[40];
     iso_time(o.mtime_ms, lm, sizeof(lm));
     http_resp_json(resp, 201,
-                   json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "bucket", bucket, "object", key,
+                   json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "bucket", u.bucket, "object", u.key,
                              "size", (json_int_t)o.size, "etag", o.etag, "content_type",
                              o.content_type, "last_modified", lm));
 }

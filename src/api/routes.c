@@ -52,12 +52,12 @@ static const http_route routes[] = {
      NULL},
     {HTTP_POST, "/events/pong", api_events_pong, ROUTE_INLINE_SMALL, "reader", NULL},
     {HTTP_GET, "/events/test", api_events_page, ROUTE_INLINE, "public", NULL},
-    /* Object storage (datasets.c). Uploads are spooled to a file as they arrive, up to
+    /* Object storage (datasets.c). Uploads go to the store as they arrive, up to
      * STORAGE_MAX_FILE_SIZE; downloads stream (GET rows answer HEAD too). */
     {HTTP_POST, "/datasets/{bucket}", api_datasets_bucket_create, 0, "writer", NULL},
     {HTTP_GET, "/datasets/{bucket}", api_datasets_list, 0, "reader", NULL},
     {HTTP_DELETE, "/datasets/{bucket}", api_datasets_bucket_delete, 0, "admin", NULL},
-    {HTTP_PUT, "/datasets/{bucket}/{object*}", api_datasets_put, ROUTE_SPOOL, "writer",
+    {HTTP_PUT, "/datasets/{bucket}/{object*}", api_datasets_put, ROUTE_BODY_STREAM, "writer",
      "STORAGE_MAX_FILE_SIZE"},
     {HTTP_GET, "/datasets/{bucket}/{object*}", api_datasets_get, ROUTE_STREAM, "reader", NULL},
     {HTTP_DELETE, "/datasets/{bucket}/{object*}", api_datasets_delete, 0, "admin", NULL},

@@ -29,6 +29,9 @@ enum {
 #define ROUTE_CONTROL                                                                              \
     16 /* on the small control pool: health and admin never queue                                  \
            behind data work */
+#define ROUTE_BODY_STREAM                                                                          \
+    32 /* the handler runs on the pool as soon as the headers are in and reads the body            \
+           with http_req_body_read while it arrives; its response must not be a stream */
 
 #define HTTP_MAX_PARAMS 8
 
@@ -89,6 +92,16 @@ const char *http_req_param(const http_req *req, const char *name);
 /* Parses the in-memory body as JSON. On failure answers 400 (naming line, column and the
  * problem) into resp and returns NULL. The returned value belongs to the caller. */
 struct json_t *http_req_json(http_req *req, http_resp *resp);
+
+/* ROUTE_BODY_STREAM handlers: copies up to max bytes of the body into out, blocking until
+ * some arrive (the client is held back while the handler is behind: memory stays bounded).
+ * 0 at the end of the body; HTTP_BODY_TOO_LARGE once it passes the route's limit (nothing
+ * more is read); HTTP_BODY_GONE when the client went away or the server is stopping. */
+#define HTTP_BODY_GONE      (-1)
+#define HTTP_BODY_TOO_LARGE (-2)
+long http_req_body_read(http_req *req, void *out, size_t max);
+/* The body limit that applies to req (HTTP_MAX_BODY_SIZE or the route's own). */
+uint64_t http_req_body_limit(const http_req *req);
 
 /* Response builders. Each replaces what was set before. */
 void http_resp_json(http_resp *resp, int status, struct json_t *body); /* steals body */

@@ -29,8 +29,11 @@
 
 #define STREAM_CAPACITY (256 * 1024)
 #define DISCARD_LIMIT   (4u << 20)
+/* A streamed request body (ROUTE_BODY_STREAM) waits here for its handler: big enough that
+ * the handler's reads are large, small enough that a thousand uploads cost little. */
+#define BODY_RING_CAPACITY (512 * 1024)
 
-enum { ST_NEW, ST_BODY, ST_DISPATCHED, ST_DONE };
+enum { ST_NEW, ST_BODY, ST_DISPATCHED, ST_STREAMING, ST_DONE };
 
 struct http_server {
     struct MHD_Daemon *d;
@@ -82,6 +85,12 @@ typedef struct conn_ctx {
     int pull_started; /* under lock: the response is queued, so a wake may resume */
     int pull_wake;    /* under lock: the source has news since the last read */
     int pull_abort;   /* under lock: cut the connection */
+    /* Streamed request body (ROUTE_BODY_STREAM): the HTTP thread fills the ring, the
+     * handler drains it; all under lock. */
+    char *in_ring;
+    size_t in_head, in_len;
+    int in_eof; /* the whole body is in the ring */
+    int in_err; /* HTTP_BODY_TOO_LARGE: the body passed the limit */
 } conn_ctx;
 
 struct http_stream {
@@ -105,6 +114,7 @@ static void ctx_release(conn_ctx *c)
     http_resp_clear(&c->resp);
     free(c->req.user);
     free(c->ring);
+    free(c->in_ring);
     pthread_mutex_destroy(&c->lock);
     pthread_cond_destroy(&c->cond);
     free(c);
@@ -128,6 +138,42 @@ const char *http_req_header(const http_req *req, const char *name)
 const char *http_req_query(const http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* ---- streamed request bodies --------------------------------------------------------- */
+
+long http_req_body_read(http_req *req, void *out, size_t max)
+{
+    conn_ctx *c = (conn_ctx *)((char *)req - offsetof(conn_ctx, req));
+    pthread_mutex_lock(&c->lock);
+    while (!c->in_len) {
+        long rc = c->in_err                      ? c->in_err
+                  : c->in_eof                    ? 0
+                  : c->gone || c->stop_requested ? HTTP_BODY_GONE
+                                                 : 1;
+        if (rc <= 0) {
+            pthread_mutex_unlock(&c->lock);
+            return rc;
+        }
+        pthread_cond_wait(&c->cond, &c->lock);
+    }
+    size_t n = c->in_len < max ? c->in_len : max;
+    size_t first = BODY_RING_CAPACITY - c->in_head;
+    if (first > n) first = n;
+    memcpy(out, c->in_ring + c->in_head, first);
+    memcpy((char *)out + first, c->in_ring, n - first);
+    c->in_head = (c->in_head + n) % BODY_RING_CAPACITY;
+    c->in_len -= n;
+    /* The HTTP thread parked the connection when the ring was full: there is room now. */
+    ctx_resume_locked(c);
+    pthread_mutex_unlock(&c->lock);
+    return (long)n;
+}
+
+uint64_t http_req_body_limit(const http_req *req)
+{
+    const conn_ctx *c = (const conn_ctx *)((const char *)req - offsetof(conn_ctx, req));
+    return c->body_limit;
 }
 
 /* ---- streaming ---------------------------------------------------------------------- */
@@ -629,7 +675,13 @@ static void begin_request(conn_ctx *c, const char *url, const char *method)
             return;
         }
     }
-    if (req->route->flags & ROUTE_SPOOL) {
+    if (req->route->flags & ROUTE_BODY_STREAM) {
+        c->in_ring = malloc(BODY_RING_CAPACITY);
+        if (!c->in_ring) {
+            http_resp_error(&c->resp, 503, "overloaded", "out of memory for the upload");
+            c->early = 1;
+        }
+    } else if (req->route->flags & ROUTE_SPOOL) {
         if (spool_open(c)) {
             http_resp_error(&c->resp, 507, "insufficient_storage",
                             "cannot create a temporary file for the upload");
@@ -670,6 +722,89 @@ static int take_body(conn_ctx *c, const char *data, size_t size)
     return 0;
 }
 
+/* Resumed by http_server_stop while the worker still runs: the worker owns c->resp, so the
+ * goodbye goes out in a response of its own. */
+static enum MHD_Result send_goodbye(conn_ctx *c)
+{
+    http_resp bye;
+    memset(&bye, 0, sizeof(bye));
+    http_resp_error(&bye, 503, "shutting_down", "the server stopped before the request finished");
+    enum MHD_Result rc = send_response(c, &bye);
+    http_resp_clear(&bye);
+    c->resp.status = 503;
+    return rc;
+}
+
+/* ROUTE_BODY_STREAM: the handler goes to the pool before the body, which it then reads with
+ * http_req_body_read. The connection is not parked: MHD keeps feeding body_stream_step. */
+static void body_stream_start(conn_ctx *c)
+{
+    pool_t *pool = c->srv->opt.pool;
+    c->state = ST_STREAMING;
+    atomic_fetch_add(&c->refs, 1);
+    if (pool_submit(pool, run_job, c) != 0) {
+        atomic_fetch_sub(&c->refs, 1);
+        set_overloaded(&c->resp);
+        c->early = 1;
+        c->state = ST_BODY;
+    }
+}
+
+/* One call of MHD's for a streamed body: bytes go into the ring (the connection parks while
+ * it is full and the handler's next read resumes it); at the end of the body the answer goes
+ * out once the handler has one. After the handler answered, or the body passed its limit,
+ * the rest is read and dropped, as for early answers. */
+static enum MHD_Result body_stream_step(conn_ctx *c, const char *data, size_t *size)
+{
+    int stopping = atomic_load(&c->srv->stopping);
+    pthread_mutex_lock(&c->lock);
+    int ready = c->ready;
+    if (*size) {
+        size_t n = *size;
+        if (ready || c->in_err || (stopping && !ready)) {
+            *size = 0;
+            c->discarded += n;
+            pthread_mutex_unlock(&c->lock);
+            if (ready && c->discarded > DISCARD_LIMIT) return send_response(c, &c->resp);
+            return MHD_YES;
+        }
+        if (c->req.body_len + n > c->body_limit) {
+            c->in_err = HTTP_BODY_TOO_LARGE;
+            *size = 0;
+            c->discarded += n;
+            pthread_cond_broadcast(&c->cond);
+            pthread_mutex_unlock(&c->lock);
+            return MHD_YES;
+        }
+        size_t room = BODY_RING_CAPACITY - c->in_len;
+        size_t take = n < room ? n : room;
+        size_t tail = (c->in_head + c->in_len) % BODY_RING_CAPACITY;
+        size_t first = BODY_RING_CAPACITY - tail;
+        if (first > take) first = take;
+        memcpy(c->in_ring + tail, data, first);
+        memcpy(c->in_ring, data + first, take - first);
+        c->in_len += take;
+        c->req.body_len += take;
+        *size = n - take;
+        if (take) pthread_cond_broadcast(&c->cond);
+        if (*size) { /* full: park until the handler reads */
+            c->suspended = 1;
+            MHD_suspend_connection(c->conn);
+        }
+        pthread_mutex_unlock(&c->lock);
+        return MHD_YES;
+    }
+    c->in_eof = 1;
+    pthread_cond_broadcast(&c->cond);
+    if (!ready && !stopping) { /* run_job resumes the connection with the answer */
+        c->suspended = 1;
+        MHD_suspend_connection(c->conn);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (ready) return send_response(c, &c->resp);
+    return stopping ? send_goodbye(c) : MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -704,6 +839,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         begin_request(c, url, method);
         c->state = ST_BODY;
+        if (!c->early && (c->req.route->flags & ROUTE_BODY_STREAM)) body_stream_start(c);
         /* Queuing in this first call makes MHD 0.9.75 close keep-alive connections. */
         return MHD_YES;
     }
@@ -717,17 +853,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         pthread_mutex_unlock(&c->lock);
         if (ready) return send_response(c, &c->resp);
         if (!atomic_load(&s->stopping)) return MHD_YES;
-        /* Resumed by http_server_stop while the worker still runs: the worker owns c->resp,
-         * so the goodbye goes out in a response of its own. */
-        http_resp bye;
-        memset(&bye, 0, sizeof(bye));
-        http_resp_error(&bye, 503, "shutting_down",
-                        "the server stopped before the request finished");
-        enum MHD_Result rc = send_response(c, &bye);
-        http_resp_clear(&bye);
-        c->resp.status = 503;
-        return rc;
+        return send_goodbye(c);
     }
+    if (c->state == ST_STREAMING) return body_stream_step(c, upload_data, upload_data_size);
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;

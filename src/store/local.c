@@ -285,34 +285,34 @@ static void fsync_dir(const char *path, size_t len)
     }
 }
 
-static int local_put(void *d, const char *bucket, const char *key, const char *path,
-                     uint64_t offset, uint64_t size, const char *ctype, store_object *out,
-                     dlb_err *e)
+/* Where an object goes: its bytes, its sidecar and the length of its directory part. */
+typedef struct {
+    char opath[4200], mpath[4200];
+    size_t dirlen;
+} target;
+
+static int target_of(local_store *l, const char *bucket, const char *key, target *t, dlb_err *e)
 {
-    local_store *l = d;
-    char opath[4200], mpath[4200], tdata[4200] = "", tmeta[4200] = "";
-    size_t dirlen = 0;
-    int src = -1, dst = -1, rc = -1;
-    if (key_path(l, bucket, key, 'o', opath, sizeof(opath), &dirlen, e) ||
-        key_path(l, bucket, key, 'm', mpath, sizeof(mpath), NULL, e))
+    if (key_path(l, bucket, key, 'o', t->opath, sizeof(t->opath), &t->dirlen, e) ||
+        key_path(l, bucket, key, 'm', t->mpath, sizeof(t->mpath), NULL, e))
         return -1;
-    if (bucket_missing(l, bucket, e)) return -1;
-    src = open(path, O_RDONLY | O_CLOEXEC);
-    if (src < 0) {
-        errno_err(e, "read the upload", key);
-        goto out;
-    }
-    dst = tmp_file(l, "data", tdata, sizeof(tdata));
-    if (dst < 0) {
-        tdata[0] = 0;
-        errno_err(e, "store", key);
-        goto out;
-    }
-    char etag[33];
+    return bucket_missing(l, bucket, e) ? -1 : 0;
+}
+
+/* Makes the bytes written to dst (the temporary file tdata) the object at t: fsync, sidecar,
+ * renames. Closes dst; clears tdata once it has been renamed (the caller unlinks it
+ * otherwise). */
+static int publish(local_store *l, const char *key, const target *t, int dst, char *tdata,
+                   const char *etag, const char *ctype, uint64_t size, store_object *out,
+                   dlb_err *e)
+{
+    char tmeta[4200] = "";
     struct stat st;
-    if (copy_md5(src, offset, size, dst, etag) || fsync(dst) || fstat(dst, &st)) {
+    int rc = -1;
+    if (fsync(dst) || fstat(dst, &st)) {
         errno_err(e, "store", key);
-        goto out;
+        close(dst);
+        return -1;
     }
     close(dst);
     dst = tmp_file(l, "meta", tmeta, sizeof(tmeta));
@@ -327,26 +327,139 @@ static int local_put(void *d, const char *bucket, const char *key, const char *p
     /* A delete emptying the same directories may remove them between mkdir and rename. */
     for (int attempt = 0;; attempt++) {
         char dir[4200];
-        snprintf(dir, sizeof(dir), "%.*s", (int)dirlen, opath);
-        if (mkdir_p(dir) == 0 && rename(tdata, opath) == 0) break;
+        snprintf(dir, sizeof(dir), "%.*s", (int)t->dirlen, t->opath);
+        if (mkdir_p(dir) == 0 && rename(tdata, t->opath) == 0) break;
         if (errno != ENOENT || attempt == 3) {
             errno_err(e, "store", key);
             goto out;
         }
     }
     tdata[0] = 0;
-    if (rename(tmeta, mpath) == 0) tmeta[0] = 0;
-    fsync_dir(opath, dirlen);
+    if (rename(tmeta, t->mpath) == 0) tmeta[0] = 0;
+    fsync_dir(t->opath, t->dirlen);
     out->size = size;
     out->mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
     snprintf(out->etag, sizeof(out->etag), "%s", etag);
     snprintf(out->content_type, sizeof(out->content_type), "%s", ctype);
     rc = 0;
 out:
+    if (dst >= 0) close(dst);
+    if (tmeta[0]) unlink(tmeta);
+    return rc;
+}
+
+static int local_put(void *d, const char *bucket, const char *key, const char *path,
+                     uint64_t offset, uint64_t size, const char *ctype, store_object *out,
+                     dlb_err *e)
+{
+    local_store *l = d;
+    target t;
+    char tdata[4200] = "";
+    int src = -1, dst = -1, rc = -1;
+    if (target_of(l, bucket, key, &t, e)) return -1;
+    src = open(path, O_RDONLY | O_CLOEXEC);
+    if (src < 0) {
+        errno_err(e, "read the upload", key);
+        goto out;
+    }
+    dst = tmp_file(l, "data", tdata, sizeof(tdata));
+    if (dst < 0) {
+        tdata[0] = 0;
+        errno_err(e, "store", key);
+        goto out;
+    }
+    char etag[33];
+    if (copy_md5(src, offset, size, dst, etag)) {
+        errno_err(e, "store", key);
+        goto out;
+    }
+    rc = publish(l, key, &t, dst, tdata, etag, ctype, size, out, e);
+    dst = -1;
+out:
     if (src >= 0) close(src);
     if (dst >= 0) close(dst);
     if (tdata[0]) unlink(tdata);
-    if (tmeta[0]) unlink(tmeta);
+    return rc;
+}
+
+/* ---- streaming put -------------------------------------------------------------------- */
+
+/* The bytes go to a temporary file as they come, hashed on the way; finish publishes it. */
+typedef struct {
+    local_store *l;
+    target t;
+    char tdata[4200];
+    char key[STORE_KEY_MAX + 1];
+    char ctype[128];
+    int fd;
+    EVP_MD_CTX *md;
+    uint64_t size;
+} local_writer;
+
+static void local_writer_abort(void *p)
+{
+    local_writer *w = p;
+    if (w->fd >= 0) close(w->fd);
+    if (w->tdata[0]) unlink(w->tdata);
+    EVP_MD_CTX_free(w->md);
+    free(w);
+}
+
+static void *local_writer_open(void *d, const char *bucket, const char *key, const char *ctype,
+                               uint64_t size_hint, dlb_err *e)
+{
+    (void)size_hint;
+    local_writer *w = calloc(1, sizeof(*w));
+    if (!w) {
+        dlb_err_set(e, 500, "internal_error", "out of memory");
+        return NULL;
+    }
+    w->l = d;
+    w->fd = -1;
+    snprintf(w->key, sizeof(w->key), "%s", key);
+    snprintf(w->ctype, sizeof(w->ctype), "%s", ctype);
+    if (target_of(w->l, bucket, key, &w->t, e)) {
+        free(w);
+        return NULL;
+    }
+    w->md = EVP_MD_CTX_new();
+    if (!w->md || !EVP_DigestInit_ex(w->md, EVP_md5(), NULL)) {
+        dlb_err_set(e, 500, "internal_error", "cannot hash the upload");
+        local_writer_abort(w);
+        return NULL;
+    }
+    w->fd = tmp_file(w->l, "data", w->tdata, sizeof(w->tdata));
+    if (w->fd < 0) {
+        w->tdata[0] = 0;
+        errno_err(e, "store", key);
+        local_writer_abort(w);
+        return NULL;
+    }
+    return w;
+}
+
+static int local_writer_write(void *p, const void *data, size_t n, dlb_err *e)
+{
+    local_writer *w = p;
+    EVP_DigestUpdate(w->md, data, n);
+    if (write_all(w->fd, data, n)) {
+        errno_err(e, "store", w->key);
+        return -1;
+    }
+    w->size += n;
+    return 0;
+}
+
+static int local_writer_finish(void *p, store_object *out, dlb_err *e)
+{
+    local_writer *w = p;
+    unsigned char dig[16];
+    char etag[33];
+    EVP_DigestFinal_ex(w->md, dig, NULL);
+    store_hex(dig, 16, etag);
+    int rc = publish(w->l, w->key, &w->t, w->fd, w->tdata, etag, w->ctype, w->size, out, e);
+    w->fd = -1;
+    local_writer_abort(w); /* removes the temporary file if it was not published */
     return rc;
 }
 
@@ -640,6 +753,10 @@ const store_driver store_local_driver = {
     .bucket_exists = local_bucket_exists,
     .bucket_delete = local_bucket_delete,
     .put_file = local_put,
+    .writer_open = local_writer_open,
+    .writer_write = local_writer_write,
+    .writer_finish = local_writer_finish,
+    .writer_abort = local_writer_abort,
     .head = local_head,
     .get = local_get,
     .del = local_delete,

@@ -7,9 +7,8 @@
  * exponential backoff and jitter as long as no byte has reached the caller's sink; a circuit
  * breaker turns a dead store into immediate 503s. Easy handles are pooled (one per
  * concurrent call, never shared), so connections are reused across requests. */
-#include "store_internal.h"
+#include "s3_internal.h"
 
-#include "breaker.h"
 #include "s3_xml.h"
 #include "util/buf.h"
 #include "util/clock.h"
@@ -28,54 +27,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-
-#define POOL_MAX     32
-#define ERRBODY_MAX  (64 * 1024)
-#define LISTBODY_MAX (8u << 20)
-#define MIN_PART     (5u << 20) /* S3's smallest part (but the last) */
-#define MAX_PARTS    10000
-#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-typedef struct {
-    char base[600];     /* scheme://host[:port] */
-    char sigv4[160];    /* aws:amz:<region>:s3 */
-    char *userpwd;      /* access:secret */
-    char endpoint[512]; /* for messages */
-    int secure, sse;
-    uint64_t part_size, threshold;
-    long timeout_ms;
-    int attempts;
-    double backoff_base;
-    store_counters *c;
-    breaker_t breaker;
-    pthread_mutex_t lock; /* guards the handle pool */
-    CURL *pool[POOL_MAX];
-    int npool;
-} s3_store;
-
-/* One HTTP exchange with the store. */
-typedef struct {
-    const char *method; /* GET HEAD PUT POST DELETE */
-    const char *bucket, *key, *query;
-    int fd; /* file body: fd from off for len bytes (fd < 0: none) */
-    uint64_t off, len, sent;
-    const char *mem; /* in-memory body (may be "" for an empty POST/PUT) */
-    size_t memlen;
-    const char *ctype, *range;
-    int sse;
-    const store_sink *sink; /* 2xx bodies of GET go here; others to body */
-    size_t body_max;
-    /* response */
-    long status;
-    buf_t body;
-    store_object info;
-    uint64_t crange_total; /* Content-Range's /total, 0 when absent */
-    uint64_t crange_first;
-    int has_crange;
-    int began, sink_failed;
-    uint64_t delivered;
-    dlb_err *e;
-} s3_call;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
@@ -272,6 +223,11 @@ static size_t on_read(char *out, size_t size, size_t n, void *ud)
     uint64_t left = c->len - c->sent;
     if (want > left) want = (size_t)left;
     if (!want) return 0;
+    if (c->fd < 0) { /* a memory body */
+        memcpy(out, c->mem + c->sent, want);
+        c->sent += want;
+        return want;
+    }
     for (;;) {
         ssize_t r = pread(c->fd, out, want, (off_t)(c->off + c->sent));
         if (r < 0 && errno == EINTR) continue;
@@ -288,6 +244,15 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
     if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > c->len) return CURL_SEEKFUNC_FAIL;
     c->sent = (uint64_t)offset;
     return CURL_SEEKFUNC_OK;
+}
+
+/* Stops a transfer whose caller gave up (an upload abandoned by its client). */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    const s3_call *c = ud;
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load(c->cancel) ? 1 : 0;
 }
 
 /* ---- one attempt ---------------------------------------------------------------------- */
@@ -344,16 +309,25 @@ static CURLcode perform(s3_store *s, CURL *h, s3_call *c)
         curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
         c->sent = 0;
     } else if (c->mem) {
-        sha256_hex(c->mem, c->memlen, sha);
         if (strcmp(c->method, "PUT") == 0) {
-            /* An empty PUT (create bucket): an upload of nothing. */
+            /* Parts and small objects from memory; an empty PUT creates a bucket. Hashing
+             * megabytes only to sign them would cost more CPU than sending them. */
+            if (c->memlen)
+                snprintf(sha, sizeof(sha), "UNSIGNED-PAYLOAD");
+            else
+                snprintf(sha, sizeof(sha), "%s", EMPTY_SHA256);
             curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)0);
-            c->fd = -1;
-            c->len = 0;
+            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)c->memlen);
+            c->off = 0;
+            c->len = c->memlen;
+            c->sent = 0;
             curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
             curl_easy_setopt(h, CURLOPT_READDATA, c);
+            curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+            curl_easy_setopt(h, CURLOPT_SEEKDATA, c);
+            curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
         } else {
+            sha256_hex(c->mem, c->memlen, sha);
             curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->mem);
             curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->memlen);
         }
@@ -381,6 +355,11 @@ static CURLcode perform(s3_store *s, CURL *h, s3_call *c)
     /* No "Expect:" to suppress 100-continue: curl 7.88 would sign that empty header (which
      * it never sends) and break the signature. The 100-continue wait is capped instead. */
     curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 200L);
+    if (c->cancel) {
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 
     c->status = 0;
@@ -473,7 +452,7 @@ static void map_error(const s3_store *s, s3_call *c, dlb_err *e)
 }
 
 /* Runs c with retries and the breaker. 0 on a 2xx answer, else -1 with e set. */
-static int s3_do(s3_store *s, s3_call *c, dlb_err *e)
+int s3_do(s3_store *s, s3_call *c, dlb_err *e)
 {
     dlb_err scratch = {0};
     if (!e) e = &scratch;
@@ -496,6 +475,11 @@ static int s3_do(s3_store *s, s3_call *c, dlb_err *e)
             break;
         }
         CURLcode cr = perform(s, h, c);
+        if (c->cancel && atomic_load(c->cancel)) {
+            breaker_release(&s->breaker, probe);
+            if (!e->status) dlb_err_set(e, 499, "client_gone", "the upload was abandoned");
+            break;
+        }
         if (c->sink_failed) {
             breaker_release(&s->breaker, probe);
             if (!e->status) dlb_err_set(e, 499, "client_gone", "the reader went away");
@@ -547,7 +531,7 @@ static int s3_do(s3_store *s, s3_call *c, dlb_err *e)
     return rc;
 }
 
-static void call_init(s3_call *c, const char *method, const char *bucket, const char *key)
+void s3_call_init(s3_call *c, const char *method, const char *bucket, const char *key)
 {
     memset(c, 0, sizeof(*c));
     c->method = method;
@@ -561,7 +545,7 @@ static void call_init(s3_call *c, const char *method, const char *bucket, const 
 static int s3_bucket_exists(void *d, const char *bucket, dlb_err *e)
 {
     s3_call c;
-    call_init(&c, "HEAD", bucket, NULL);
+    s3_call_init(&c, "HEAD", bucket, NULL);
     int rc = s3_do(d, &c, e);
     buf_free(&c.body);
     if (rc == 0) return 1;
@@ -579,7 +563,7 @@ static int s3_bucket_create(void *d, const char *bucket, dlb_err *e)
     }
     memset(e, 0, sizeof(*e));
     s3_call c;
-    call_init(&c, "PUT", bucket, NULL);
+    s3_call_init(&c, "PUT", bucket, NULL);
     c.mem = "";
     int rc = s3_do(d, &c, e);
     buf_free(&c.body);
@@ -589,7 +573,7 @@ static int s3_bucket_create(void *d, const char *bucket, dlb_err *e)
 static int s3_bucket_delete(void *d, const char *bucket, dlb_err *e)
 {
     s3_call c;
-    call_init(&c, "DELETE", bucket, NULL);
+    s3_call_init(&c, "DELETE", bucket, NULL);
     int rc = s3_do(d, &c, e);
     buf_free(&c.body);
     return rc;
@@ -600,7 +584,7 @@ static int s3_bucket_delete(void *d, const char *bucket, dlb_err *e)
 static int s3_head(void *d, const char *bucket, const char *key, store_object *out, dlb_err *e)
 {
     s3_call c;
-    call_init(&c, "HEAD", bucket, key);
+    s3_call_init(&c, "HEAD", bucket, key);
     int rc = s3_do(d, &c, e);
     buf_free(&c.body);
     if (rc == 0) {
@@ -621,7 +605,7 @@ static int put_single(s3_store *s, const char *bucket, const char *key, int fd, 
                       uint64_t size, const char *ctype, store_object *out, dlb_err *e)
 {
     s3_call c;
-    call_init(&c, "PUT", bucket, key);
+    s3_call_init(&c, "PUT", bucket, key);
     c.fd = fd;
     c.off = off;
     c.len = size;
@@ -633,11 +617,11 @@ static int put_single(s3_store *s, const char *bucket, const char *key, int fd, 
     return rc;
 }
 
-static void abort_upload(s3_store *s, const char *bucket, const char *key, const char *qid)
+void s3_upload_abort(s3_store *s, const char *bucket, const char *key, const char *qid)
 {
     s3_call c;
     dlb_err e = {0};
-    call_init(&c, "DELETE", bucket, key);
+    s3_call_init(&c, "DELETE", bucket, key);
     c.query = qid;
     if (s3_do(s, &c, &e))
         log_warn("cannot abort a multipart upload; the store's lifecycle rules must clean it",
@@ -645,61 +629,45 @@ static void abort_upload(s3_store *s, const char *bucket, const char *key, const
     buf_free(&c.body);
 }
 
-static int put_multipart(s3_store *s, const char *bucket, const char *key, int fd, uint64_t off,
-                         uint64_t size, const char *ctype, store_object *out, dlb_err *e)
+int s3_upload_start(s3_store *s, const char *bucket, const char *key, const char *ctype, buf_t *idq,
+                    dlb_err *e)
 {
     s3_call c;
-    buf_t q, done;
-    char *upload_id = NULL;
-    int rc = -1;
-    buf_init(&q, 0);
-    buf_init(&done, 0);
-    call_init(&c, "POST", bucket, key);
+    s3_call_init(&c, "POST", bucket, key);
     c.query = "uploads=";
     c.mem = "";
     c.ctype = ctype;
     c.sse = s->sse;
-    if (s3_do(s, &c, e)) goto out;
+    if (s3_do(s, &c, e)) {
+        buf_free(&c.body);
+        return -1;
+    }
     size_t pos = 0;
-    upload_id = s3_xml_take(c.body.data, c.body.len, &pos, "UploadId");
+    char *upload_id = s3_xml_take(c.body.data, c.body.len, &pos, "UploadId");
     buf_free(&c.body);
+    int rc = -1;
     if (!upload_id || !*upload_id) {
         dlb_err_set(e, 502, "store_error", "the object store started no multipart upload");
-        goto out;
+    } else {
+        buf_init(idq, 0);
+        buf_appends(idq, "uploadId=");
+        uri_encode(idq, upload_id, 0);
+        rc = idq->data ? 0 : -1;
+        if (rc) dlb_err_set(e, 500, "internal_error", "out of memory");
     }
-    buf_t idq;
-    buf_init(&idq, 0);
-    buf_appends(&idq, "uploadId=");
-    uri_encode(&idq, upload_id, 0);
-    uint64_t part = s->part_size;
-    if ((size + part - 1) / part > MAX_PARTS) part = (size + MAX_PARTS - 1) / MAX_PARTS;
-    buf_appends(&done, "<CompleteMultipartUpload>");
-    int n = 0;
-    for (uint64_t at = 0; at < size; at += part) {
-        n++;
-        buf_reset(&q);
-        buf_printf(&q, "partNumber=%d&%s", n, idq.data);
-        call_init(&c, "PUT", bucket, key);
-        c.query = q.data;
-        c.fd = fd;
-        c.off = off + at;
-        c.len = size - at < part ? size - at : part;
-        if (s3_do(s, &c, e)) {
-            buf_free(&c.body);
-            abort_upload(s, bucket, key, idq.data);
-            buf_free(&idq);
-            goto out;
-        }
-        buf_printf(&done, "<Part><PartNumber>%d</PartNumber><ETag>\"%s\"</ETag></Part>", n,
-                   c.info.etag);
-        buf_free(&c.body);
-    }
-    buf_appends(&done, "</CompleteMultipartUpload>");
-    call_init(&c, "POST", bucket, key);
-    c.query = idq.data;
-    c.mem = done.data;
-    c.memlen = done.len;
-    int ok = s3_do(s, &c, e) == 0;
+    free(upload_id);
+    return rc;
+}
+
+int s3_upload_complete(s3_store *s, const char *bucket, const char *key, const char *idq,
+                       const buf_t *xml, store_object *out, dlb_err *e)
+{
+    s3_call c;
+    s3_call_init(&c, "POST", bucket, key);
+    c.query = idq;
+    c.mem = xml->data;
+    c.memlen = xml->len;
+    int ok = xml->data && s3_do(s, &c, e) == 0;
     /* S3 may answer 200 and still fail the completion in the body. */
     char code[64], msg[256];
     if (ok && s3_xml_error(c.body.data, c.body.len, code, sizeof(code), msg, sizeof(msg)) == 0) {
@@ -707,7 +675,7 @@ static int put_multipart(s3_store *s, const char *bucket, const char *key, int f
         ok = 0;
     }
     if (ok) {
-        pos = 0;
+        size_t pos = 0;
         char *etag = s3_xml_take(c.body.data, c.body.len, &pos, "ETag");
         if (etag) {
             size_t el = strlen(etag);
@@ -717,14 +685,48 @@ static int put_multipart(s3_store *s, const char *bucket, const char *key, int f
                 snprintf(out->etag, sizeof(out->etag), "%s", etag);
         }
         free(etag);
-        rc = 0;
-    } else {
-        abort_upload(s, bucket, key, idq.data);
+    } else if (!xml->data && !e->status) {
+        dlb_err_set(e, 500, "internal_error", "out of memory");
     }
     buf_free(&c.body);
-    buf_free(&idq);
+    return ok ? 0 : -1;
+}
+
+static int put_multipart(s3_store *s, const char *bucket, const char *key, int fd, uint64_t off,
+                         uint64_t size, const char *ctype, store_object *out, dlb_err *e)
+{
+    s3_call c;
+    buf_t q, done, idq;
+    if (s3_upload_start(s, bucket, key, ctype, &idq, e)) return -1;
+    buf_init(&q, 0);
+    buf_init(&done, 0);
+    int rc = -1;
+    uint64_t part = s->part_size;
+    if ((size + part - 1) / part > MAX_PARTS) part = (size + MAX_PARTS - 1) / MAX_PARTS;
+    buf_appends(&done, "<CompleteMultipartUpload>");
+    int n = 0;
+    for (uint64_t at = 0; at < size; at += part) {
+        n++;
+        buf_reset(&q);
+        buf_printf(&q, "partNumber=%d&%s", n, idq.data);
+        s3_call_init(&c, "PUT", bucket, key);
+        c.query = q.data;
+        c.fd = fd;
+        c.off = off + at;
+        c.len = size - at < part ? size - at : part;
+        if (s3_do(s, &c, e)) {
+            buf_free(&c.body);
+            goto out;
+        }
+        buf_printf(&done, "<Part><PartNumber>%d</PartNumber><ETag>\"%s\"</ETag></Part>", n,
+                   c.info.etag);
+        buf_free(&c.body);
+    }
+    buf_appends(&done, "</CompleteMultipartUpload>");
+    rc = s3_upload_complete(s, bucket, key, idq.data, &done, out, e);
 out:
-    free(upload_id);
+    if (rc) s3_upload_abort(s, bucket, key, idq.data);
+    buf_free(&idq);
     buf_free(&q);
     buf_free(&done);
     return rc;
@@ -775,7 +777,7 @@ static int s3_get(void *d, const char *bucket, const char *key, const store_rang
         range = &abs;
     }
     s3_call c;
-    call_init(&c, "GET", bucket, key);
+    s3_call_init(&c, "GET", bucket, key);
     c.sink = sink;
     if (range && range->set) {
         if (range->last >= 0)
@@ -803,7 +805,7 @@ static int s3_delete(void *d, const char *bucket, const char *key, dlb_err *e)
     store_object info;
     if (s3_head(d, bucket, key, &info, e)) return -1;
     s3_call c;
-    call_init(&c, "DELETE", bucket, key);
+    s3_call_init(&c, "DELETE", bucket, key);
     int rc = s3_do(d, &c, e);
     buf_free(&c.body);
     return rc;
@@ -831,7 +833,7 @@ static int s3_list(void *d, const char *bucket, const char *prefix, const char *
         uri_encode(&q, prefix, 0);
     }
     s3_call c;
-    call_init(&c, "GET", bucket, NULL);
+    s3_call_init(&c, "GET", bucket, NULL);
     c.query = q.data;
     c.body_max = LISTBODY_MAX;
     int rc = q.data ? s3_do(d, &c, e) : -1;
@@ -851,6 +853,10 @@ const store_driver store_s3_driver = {
     .bucket_exists = s3_bucket_exists,
     .bucket_delete = s3_bucket_delete,
     .put_file = s3_put,
+    .writer_open = s3_writer_open,
+    .writer_write = s3_writer_write,
+    .writer_finish = s3_writer_finish,
+    .writer_abort = s3_writer_abort,
     .head = s3_head,
     .get = s3_get,
     .del = s3_delete,

@@ -325,6 +325,62 @@ int store_put_file(store_t *s, const char *bucket, const char *key, const char *
     return finish(s, t0, rc);
 }
 
+struct store_writer {
+    store_t *s;
+    void *w;
+    uint64_t t0, bytes;
+};
+
+store_writer *store_writer_open(store_t *s, const char *bucket, const char *key,
+                                const char *content_type, uint64_t size_hint, dlb_err *e)
+{
+    if (store_bucket_name_ok(bucket, e) || store_key_ok(key, e)) return NULL;
+    store_writer *w = calloc(1, sizeof(*w));
+    if (!w) {
+        dlb_err_set(e, 500, "internal_error", "out of memory");
+        return NULL;
+    }
+    w->s = s;
+    w->t0 = clock_mono_ns();
+    if (!content_type || !*content_type) content_type = "application/octet-stream";
+    w->w = s->drv->writer_open(s->d, bucket, key, content_type, size_hint, e);
+    if (!w->w) {
+        finish_op(s, "put_stream", w->t0, -1, e);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+int store_writer_write(store_writer *w, const void *p, size_t n, dlb_err *e)
+{
+    if (!n) return 0;
+    if (w->s->drv->writer_write(w->w, p, n, e)) return -1;
+    w->bytes += n;
+    return 0;
+}
+
+int store_writer_finish(store_writer *w, store_object *out, dlb_err *e)
+{
+    store_t *s = w->s;
+    store_object tmp;
+    if (!out) out = &tmp;
+    memset(out, 0, sizeof(*out));
+    int rc = s->drv->writer_finish(w->w, out, e);
+    if (rc == 0) atomic_fetch_add(&s->counters.bytes_in, w->bytes);
+    /* The whole upload is one operation, client pace included. */
+    finish_op(s, "put_stream", w->t0, rc, e);
+    free(w);
+    return rc;
+}
+
+void store_writer_abort(store_writer *w)
+{
+    if (!w) return;
+    w->s->drv->writer_abort(w->w);
+    free(w);
+}
+
 int store_head(store_t *s, const char *bucket, const char *key, store_object *out, dlb_err *e)
 {
     if (store_bucket_name_ok(bucket, e) || store_key_ok(key, e)) return -1;

@@ -110,6 +110,26 @@ int store_bucket_delete(store_t *s, const char *bucket, dlb_err *e);
 int store_put_file(store_t *s, const char *bucket, const char *key, const char *path,
                    uint64_t offset, uint64_t size, const char *content_type, store_object *out,
                    dlb_err *e);
+/* Streaming puts, for bodies that arrive in pieces of unknown total (uploads as they come
+ * in). Writes may block while earlier bytes are still on their way to the store (memory per
+ * writer is bounded: on S3 a few multipart parts); on S3 a body larger than one part
+ * (STORAGE_MULTIPART_THRESHOLD, at least 5 MiB) goes as a multipart upload whose parts are
+ * sent in parallel, a smaller one as a single PUT at finish. The object appears at
+ * store_writer_finish, whole, or never: abort (or a failed write or finish) leaves nothing,
+ * an S3 multipart upload included. size_hint (0: unknown) is the expected total when the
+ * caller knows it (a declared Content-Length): the S3 driver picks parts large enough for
+ * S3's 10,000-part cap. */
+typedef struct store_writer store_writer;
+store_writer *store_writer_open(store_t *s, const char *bucket, const char *key,
+                                const char *content_type, uint64_t size_hint, dlb_err *e);
+/* 0, or -1 with e set; after a failure only store_writer_abort may follow. */
+int store_writer_write(store_writer *w, const void *p, size_t n, dlb_err *e);
+/* Publishes the object and frees w (also on failure, which leaves nothing behind). out gets
+ * what a head would answer; out->key is NULL. */
+int store_writer_finish(store_writer *w, store_object *out, dlb_err *e);
+/* Discards everything written and frees w. NULL is allowed. */
+void store_writer_abort(store_writer *w);
+
 /* out->key is NULL. */
 int store_head(store_t *s, const char *bucket, const char *key, store_object *out, dlb_err *e);
 /* range may be NULL. 416 range_not_satisfiable carries the size in *size_out (may be NULL). */

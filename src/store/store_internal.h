@@ -20,6 +20,12 @@ typedef struct {
     int (*bucket_delete)(void *d, const char *bucket, dlb_err *e);
     int (*put_file)(void *d, const char *bucket, const char *key, const char *path, uint64_t offset,
                     uint64_t size, const char *ctype, store_object *out, dlb_err *e);
+    /* Streaming put (store_writer_*): open returns the driver's writer state. */
+    void *(*writer_open)(void *d, const char *bucket, const char *key, const char *ctype,
+                         uint64_t size_hint, dlb_err *e);
+    int (*writer_write)(void *w, const void *p, size_t n, dlb_err *e);
+    int (*writer_finish)(void *w, store_object *out, dlb_err *e); /* frees w */
+    void (*writer_abort)(void *w);                                /* frees w */
     int (*head)(void *d, const char *bucket, const char *key, store_object *out, dlb_err *e);
     int (*get)(void *d, const char *bucket, const char *key, const store_range *range,
                const store_sink *sink, uint64_t *size_out, dlb_err *e);

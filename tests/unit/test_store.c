@@ -279,6 +279,54 @@ static void test_local_objects(void **state)
     mkdir(tmp, 0755);
 }
 
+/* The streaming put: bytes in pieces, the object only at finish; abort leaves nothing. */
+static void test_local_writer(void **state)
+{
+    fixture *f = *state;
+    dlb_err e = {0};
+    char tmp[512];
+    snprintf(tmp, sizeof(tmp), "%s/objects/.tmp", f->dir);
+    assert_int_equal(store_bucket_create(f->s, "bkt", &e), 0);
+
+    store_writer *w = store_writer_open(f->s, "bkt", "w/obj.txt", "text/x-w", 0, &e);
+    assert_non_null(w);
+    assert_int_equal(store_writer_write(w, "hello", 5, &e), 0);
+    store_object h;
+    assert_int_equal(store_head(f->s, "bkt", "w/obj.txt", &h, &e), -1); /* not yet */
+    assert_int_equal(store_writer_write(w, " world", 6, &e), 0);
+    store_object o;
+    assert_int_equal(store_writer_finish(w, &o, &e), 0);
+    assert_int_equal(o.size, 11);
+    assert_string_equal(o.etag, "5eb63bbbe01eeed093cb22bb8f5acdc3"); /* md5("hello world") */
+    assert_int_equal(store_head(f->s, "bkt", "w/obj.txt", &h, &e), 0);
+    assert_string_equal(h.content_type, "text/x-w");
+    assert_string_equal(h.etag, o.etag);
+
+    /* An abandoned upload: neither the object nor its temporary file remains, and an
+     * existing object of that name is untouched. */
+    w = store_writer_open(f->s, "bkt", "w/obj.txt", NULL, 0, &e);
+    assert_non_null(w);
+    assert_int_equal(store_writer_write(w, "partial", 7, &e), 0);
+    store_writer_abort(w);
+    assert_int_equal(store_head(f->s, "bkt", "w/obj.txt", &h, &e), 0);
+    assert_int_equal(h.size, 11);
+    w = store_writer_open(f->s, "bkt", "w/gone.txt", NULL, 0, &e);
+    assert_non_null(w);
+    store_writer_abort(w);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(store_head(f->s, "bkt", "w/gone.txt", &h, &e), -1);
+    assert_int_equal(e.status, 404);
+
+    /* A missing bucket is known before any byte is taken. */
+    assert_null(store_writer_open(f->s, "nobkt", "a", NULL, 0, &e));
+    assert_string_equal(e.code, "no_such_bucket");
+
+    assert_int_equal(store_delete(f->s, "bkt", "w/obj.txt", &e), 0);
+    assert_int_equal(store_bucket_delete(f->s, "bkt", &e), 0);
+    assert_int_equal(rmdir(tmp), 0); /* empty: no temporary file left */
+    mkdir(tmp, 0755);
+}
+
 static void test_local_listing(void **state)
 {
     fixture *f = *state;
@@ -478,6 +526,46 @@ static void test_s3_unreachable(void **state)
     store_close(s);
 }
 
+/* The S3 writer against a dead store: small bodies fail at finish (one PUT), large ones
+ * at the first part; either way the error is the store's 503 and nothing leaks (ASan). */
+static void test_s3_writer_unreachable(void **state)
+{
+    (void)state;
+    store_options o = {.backend = "s3",
+                       .endpoint = "127.0.0.1:1",
+                       .access_key = "k",
+                       .secret_key = "s",
+                       .attempts = 1,
+                       .multipart_threshold = 5u << 20,
+                       .backoff_base = 0.001};
+    dlb_err e = {0};
+    store_t *s = store_open(&o, &e);
+    assert_non_null(s);
+    store_writer *w = store_writer_open(s, "bkt", "small", NULL, 0, &e);
+    assert_non_null(w);
+    assert_int_equal(store_writer_write(w, "abc", 3, &e), 0);
+    assert_int_equal(store_writer_finish(w, NULL, &e), -1);
+    assert_int_equal(e.status, 503);
+
+    char *big = calloc(1, 1u << 20);
+    assert_non_null(big);
+    memset(&e, 0, sizeof(e));
+    w = store_writer_open(s, "bkt", "big", NULL, 0, &e);
+    assert_non_null(w);
+    int rc = 0;
+    for (int i = 0; i < 6 && rc == 0; i++) /* the 6th MiB starts the multipart upload */
+        rc = store_writer_write(w, big, 1u << 20, &e);
+    assert_int_equal(rc, -1);
+    assert_int_equal(e.status, 503);
+    store_writer_abort(w);
+    /* Aborting a writer that never failed nor sent anything is fine too. */
+    w = store_writer_open(s, "bkt", "idle", NULL, 0, &e);
+    assert_non_null(w);
+    store_writer_abort(w);
+    free(big);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -490,6 +578,8 @@ int main(void)
         cmocka_unit_test(test_xml_list),
         cmocka_unit_test(test_breaker),
         cmocka_unit_test(test_s3_unreachable),
+        cmocka_unit_test_setup_teardown(test_local_writer, local_setup, local_teardown),
+        cmocka_unit_test(test_s3_writer_unreachable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 //   const s3 = await startS3();            // { endpoint: '127.0.0.1:PORT', accessKey, ... }
 //   ... point the server at it: STORAGE_BACKEND=s3, STORAGE_MINIO_ENDPOINT=s3.endpoint ...
 //   await s3.pause(); await s3.resume();   // an outage: connections refused, then back
+//   await s3.listUploads(bucket);          // multipart uploads in progress (S3 API, signed)
 //   await s3.stop();
 //
 // s3rver checks access key ids but not SigV4 signatures, and it demands the
@@ -10,7 +11,10 @@
 // signer (@smithy/signature-v4 + @aws-crypto/sha256-js), over exactly the headers the
 // request says it signed, and answers S3's SignatureDoesNotMatch error (403) on a mismatch;
 // otherwise it proxies the request to s3rver, streaming bodies both ways. So our signing is
-// checked by an independent implementation.
+// checked by an independent implementation. s3rver 3.7 lacks ListMultipartUploads and
+// AbortMultipartUpload (it answers NotImplemented / MethodNotAllowed); the front serves both
+// from s3rver's own record of uploads in progress (a directory per upload id), so the tests
+// can see whether an upload was left half-done.
 import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -167,8 +171,48 @@ export async function startS3({ accessKey = S3_ACCESS_KEY, secretKey = S3_SECRET
     objectWrites: 0,
     sseWrites: 0,
     parts: 0,
+    partsInFlight: 0,
+    maxPartsInFlight: 0,
+    aborts: 0,
   };
   const sockets = new Set();
+  const uploadsDir = (bucket) => path.join(dir, bucket, '._S3rver_uploads');
+  const partsOf = new Map(); // upload id -> part requests being proxied
+  const xmlEsc = (t) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+  // ListMultipartUploads: every upload directory s3rver holds for the bucket.
+  const listUploads = (res, bucket) => {
+    let ids = [];
+    try {
+      ids = fs.readdirSync(uploadsDir(bucket));
+    } catch {
+      /* none yet */
+    }
+    const rows = ids.map((id) => {
+      let key = '';
+      try {
+        key = fs.readFileSync(path.join(uploadsDir(bucket), id, 'key'), 'utf8');
+      } catch {
+        /* parts without their record: still a leftover */
+      }
+      return `<Upload><Key>${xmlEsc(key)}</Key><UploadId>${xmlEsc(id)}</UploadId></Upload>`;
+    });
+    res.writeHead(200, { 'content-type': 'application/xml' });
+    res.end(
+      '<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+        `<Bucket>${xmlEsc(bucket)}</Bucket>${rows.join('')}</ListMultipartUploadsResult>`
+    );
+  };
+  // AbortMultipartUpload: as S3, once the part uploads still running have ended.
+  const abortUpload = async (res, bucket, id) => {
+    const d = path.join(uploadsDir(bucket), path.basename(id));
+    if (!fs.existsSync(d)) return s3Error(res, 404, 'NoSuchUpload', 'The specified upload does not exist.');
+    for (let i = 0; i < 500 && partsOf.get(id); i++) await new Promise((r) => setTimeout(r, 10));
+    fs.rmSync(d, { recursive: true, force: true });
+    stats.aborts++;
+    res.writeHead(204);
+    res.end();
+  };
 
   const front = http.createServer(async (req, res) => {
     stats.requests++;
@@ -187,6 +231,26 @@ export async function startS3({ accessKey = S3_ACCESS_KEY, secretKey = S3_SECRET
     }
     stats.verified++;
     for (const h of v.signedHeaders) stats.signedHeaders.add(h);
+    const u = new URL(req.url, 'http://front');
+    const segs = u.pathname.split('/').filter(Boolean);
+    if (req.method === 'GET' && segs.length === 1 && u.searchParams.has('uploads')) return listUploads(res, decodeURIComponent(segs[0]));
+    if (req.method === 'DELETE' && segs.length >= 2 && u.searchParams.has('uploadId')) {
+      req.resume();
+      return abortUpload(res, decodeURIComponent(segs[0]), u.searchParams.get('uploadId'));
+    }
+    const partOf = req.method === 'PUT' && u.searchParams.has('partNumber') ? u.searchParams.get('uploadId') : null;
+    if (partOf) {
+      partsOf.set(partOf, (partsOf.get(partOf) || 0) + 1);
+      stats.partsInFlight++;
+      stats.maxPartsInFlight = Math.max(stats.maxPartsInFlight, stats.partsInFlight);
+    }
+    let ended = false;
+    const partDone = () => {
+      if (!partOf || ended) return;
+      ended = true;
+      partsOf.set(partOf, partsOf.get(partOf) - 1);
+      stats.partsInFlight--;
+    };
     // Writes of object bytes (PUT object or part, multipart initiation) for the SSE check.
     if (req.method === 'PUT' || (req.method === 'POST' && /[?&]uploads=/.test(req.url))) {
       const isPart = /[?&]partNumber=/.test(req.url);
@@ -202,11 +266,18 @@ export async function startS3({ accessKey = S3_ACCESS_KEY, secretKey = S3_SECRET
       (ures) => {
         res.writeHead(ures.statusCode, ures.headers);
         ures.pipe(res);
+        ures.on('end', partDone);
+        ures.on('close', partDone);
       }
     );
     up.on('error', (e) => {
+      partDone();
       if (!res.headersSent) s3Error(res, 502, 'InternalError', `backend: ${e.message}`);
       else res.destroy();
+    });
+    // A client that gives up mid-body: s3rver sees the request cut, as it would directly.
+    req.on('close', () => {
+      if (!req.complete) up.destroy();
     });
     req.pipe(up);
   });
@@ -253,6 +324,15 @@ export async function startS3({ accessKey = S3_ACCESS_KEY, secretKey = S3_SECRET
         token = next[1];
       }
       return out;
+    },
+    /** Multipart uploads in progress in a bucket, [{ key, uploadId }], via ListMultipartUploads signed here. */
+    async listUploads(bucket) {
+      const r = await signedRequest({ port, accessKey, secretKey, region, method: 'GET', path: `/${bucket}`, query: { uploads: '' } });
+      if (r.status !== 200) throw new Error(`ListMultipartUploads ${bucket}: ${r.status} ${r.body}`);
+      return [...r.body.matchAll(/<Upload><Key>([\s\S]*?)<\/Key><UploadId>([\s\S]*?)<\/UploadId><\/Upload>/g)].map((m) => ({
+        key: m[1].replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&'),
+        uploadId: m[2],
+      }));
     },
     /** The store goes away: the port refuses connections and open ones are cut. */
     async pause() {

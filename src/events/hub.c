@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 static const char *const type_names[EV_NTYPES] = {
     "lineage_event", "job_status", "queue_status", "system_metric", "error", "heartbeat", "ping",
@@ -73,8 +76,8 @@ ev_hub *ev_hub_create(const ev_options *opt)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&h->cond, &ca);
     pthread_condattr_destroy(&ca);
-    pthread_cond_init(&h->wake_cond, NULL);
     h->wake_tail = &h->wake_head;
+    h->epfd = h->evfd = -1;
     h->wall_offset = clock_wall() - ev_now();
     /* Ids start at the start time in microseconds: a restarted server never hands out an id
      * an old client still holds, so such a client gets a reset instead of a wrong replay. */
@@ -85,15 +88,6 @@ ev_hub *ev_hub_create(const ev_options *opt)
     for (int i = 0; i < 8; i++)
         snprintf(h->instance + 2 * i, 3, "%02x", r[i]);
     return h;
-}
-
-/* Wakes c's sink unless its connection is finished. The client's lock makes the check and
- * the wake one step against ev_client_done (lock order: client, then connection). */
-static void wake_now(ev_client *c)
-{
-    pthread_mutex_lock(&c->lock);
-    if (!c->finished) c->sink.wake(c->sink.arg);
-    pthread_mutex_unlock(&c->lock);
 }
 
 void ev_wake_locked(ev_hub *h, ev_client *c)
@@ -109,11 +103,16 @@ void ev_wake_locked(ev_hub *h, ev_client *c)
     int was_idle = !h->wake_head;
     *h->wake_tail = c;
     h->wake_tail = &c->wnext;
-    if (was_idle) pthread_cond_signal(&h->wake_cond);
+    if (was_idle) {
+        uint64_t one = 1;
+        if (write(h->evfd, &one, sizeof(one)) < 0) {
+            /* The counter cannot overflow here; nothing else can fail on an eventfd. */
+        }
+    }
 }
 
 /* Takes the waker's list into an array (the clients' links may be reused at once). */
-static size_t take_wakes_locked(ev_hub *h, ev_client ***batch, size_t *cap)
+size_t ev_take_wakes_locked(ev_hub *h, ev_client ***batch, size_t *cap)
 {
     size_t n = 0;
     for (ev_client *c = h->wake_head, *next; c; c = next) {
@@ -134,38 +133,15 @@ static size_t take_wakes_locked(ev_hub *h, ev_client ***batch, size_t *cap)
     return n;
 }
 
-/* The waker: one batch per round, woken outside the hub lock, so that publication (which
- * only queues) never waits for the HTTP server's resume machinery, and clients queued again
- * while a batch is being woken are woken once for all their new events. */
-static void *waker_main(void *arg)
-{
-    ev_hub *h = arg;
-    ev_client **batch = NULL;
-    size_t cap = 0;
-    pthread_mutex_lock(&h->lock);
-    while (!h->waker_stop) {
-        if (!h->wake_head) {
-            pthread_cond_wait(&h->wake_cond, &h->lock);
-            continue;
-        }
-        size_t n = take_wakes_locked(h, &batch, &cap);
-        h->wake_batches++;
-        h->wakes += n;
-        pthread_mutex_unlock(&h->lock);
-        for (size_t i = 0; i < n; i++) {
-            wake_now(batch[i]);
-            ev_client_unref(batch[i]);
-        }
-        pthread_mutex_lock(&h->lock);
-    }
-    pthread_mutex_unlock(&h->lock);
-    free(batch);
-    return NULL;
-}
-
 int ev_hub_start(ev_hub *h)
 {
-    if (pthread_create(&h->waker, NULL, waker_main, h)) return -1;
+    h->epfd = epoll_create1(EPOLL_CLOEXEC);
+    h->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (h->epfd < 0 || h->evfd < 0) return -1;
+    /* The eventfd's events carry no client (data.ptr NULL). */
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, h->evfd, &ev)) return -1;
+    if (pthread_create(&h->waker, NULL, ev_fanout_main, h)) return -1;
     h->waker_started = 1;
     if (pthread_create(&h->thread, NULL, ev_ticker_main, h)) return -1;
     h->thread_started = 1;
@@ -178,24 +154,29 @@ static void stop_thread(ev_hub *h)
     h->stop = 1;
     h->waker_stop = 1;
     pthread_cond_broadcast(&h->cond);
-    pthread_cond_broadcast(&h->wake_cond);
+    if (h->evfd >= 0) {
+        uint64_t one = 1;
+        if (write(h->evfd, &one, sizeof(one)) < 0) {
+            /* see ev_wake_locked */
+        }
+    }
     pthread_mutex_unlock(&h->lock);
     if (h->thread_started) pthread_join(h->thread, NULL);
     h->thread_started = 0;
     if (h->waker_started) pthread_join(h->waker, NULL);
-    /* Wakes still waiting are delivered here; from now on they are synchronous. */
+    /* Wakes still waiting are delivered here; from now on they are synchronous, and the
+     * direct streams go back to the HTTP server (or are cut when mid-chunk). */
     pthread_mutex_lock(&h->lock);
     h->waker_started = 0;
-    while (h->wake_head) {
-        ev_client *c = h->wake_head;
-        h->wake_head = c->wnext;
-        c->wake_pending = 0;
-        c->wnext = NULL;
-        wake_now(c);
-        ev_client_unref(c);
-    }
-    h->wake_tail = &h->wake_head;
+    ev_client **batch = NULL;
+    size_t cap = 0, n = ev_take_wakes_locked(h, &batch, &cap);
     pthread_mutex_unlock(&h->lock);
+    for (size_t i = 0; i < n; i++) {
+        ev_fanout_client(h, batch[i], 1);
+        ev_client_unref(batch[i]);
+    }
+    free(batch);
+    ev_direct_release_all(h);
 }
 
 void ev_hub_shutdown(ev_hub *h)
@@ -238,7 +219,8 @@ void ev_hub_free(ev_hub *h)
     free(h->probe);
     free(h->probe_clients);
     ev_metrics_free(h);
-    pthread_cond_destroy(&h->wake_cond);
+    if (h->epfd >= 0) close(h->epfd);
+    if (h->evfd >= 0) close(h->evfd);
     pthread_cond_destroy(&h->cond);
     pthread_mutex_destroy(&h->lock);
     free(h);
@@ -292,6 +274,15 @@ void ev_drop_locked(ev_hub *h, ev_client *c, int reason, int how)
     h->dropped[reason]++;
     pthread_mutex_lock(&c->lock);
     c->closing = 1;
+    if (c->direct) {
+        /* The fan-out thread owns the socket: it ends the stream at a chunk boundary (or
+         * cuts it) and hands the connection back. */
+        if (how == END_ABORT) c->aborting = 1;
+        if (how == END_NOW) c->end_now = 1;
+        pthread_mutex_unlock(&c->lock);
+        ev_wake_locked(h, c);
+        return;
+    }
     if (how != END_DRAIN) ev_queue_clear(&c->q);
     if (how == END_ABORT) c->aborting = 1;
     pthread_mutex_unlock(&c->lock);
@@ -545,6 +536,10 @@ long ev_client_read(ev_client *c, char *out, size_t max)
     if (c->aborting) {
         pthread_mutex_unlock(&c->lock);
         return -2;
+    }
+    if (c->direct) { /* the fan-out thread writes; the connection only waits */
+        pthread_mutex_unlock(&c->lock);
+        return -3;
     }
     double ts = 0;
     size_t n = ev_queue_read_ts(&c->q, out, max, &ts);

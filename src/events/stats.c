@@ -100,7 +100,7 @@ json_t *ev_hub_stats(ev_hub *h, int with_clients)
     size_t hist = h->hist_count;
     uint64_t last_id = h->last_id, published = h->published, delivered = h->delivered,
              connects = h->connects, zombie_total = h->zombie_total;
-    uint64_t wake_batches = h->wake_batches, wakes = h->wakes;
+    uint64_t wake_batches = h->wake_batches, wakes = h->wakes, ndirect = h->ndirect;
     uint64_t dropped[EV_NDROPREASONS], zr[EV_NZREASONS];
     memcpy(dropped, h->dropped, sizeof(dropped));
     memcpy(zr, h->zombie_reasons, sizeof(zr));
@@ -136,6 +136,15 @@ json_t *ev_hub_stats(ev_hub *h, int with_clients)
     /* Resumes of parked streams by the waker, and the rounds they came in. */
     json_object_set_new(o, "wakes", json_integer((json_int_t)wakes));
     json_object_set_new(o, "wake_batches", json_integer((json_int_t)wake_batches));
+    /* Streams written by the fan-out thread itself (events/direct.c): how many now, its
+     * sends, the sends the socket could not take whole, the streams handed back to end. */
+    json_t *dw = json_object();
+    json_object_set_new(dw, "streams", json_integer((json_int_t)ndirect));
+    json_object_set_new(dw, "sends", json_integer((json_int_t)atomic_load(&h->direct_sends)));
+    json_object_set_new(dw, "blocked", json_integer((json_int_t)atomic_load(&h->direct_blocked)));
+    json_object_set_new(dw, "handbacks",
+                        json_integer((json_int_t)atomic_load(&h->direct_handbacks)));
+    json_object_set_new(o, "direct_writes", dw);
     json_object_set_new(o, "disconnect_reasons",
                         reasons_json(dropped, ev_drop_reasons, EV_NDROPREASONS));
     json_object_set_new(o, "zombie_detection", zd);

@@ -95,7 +95,8 @@ static int flush(ev_hub *h, ev_client *c, double *ts)
 static int arm(ev_hub *h, ev_client *c)
 {
     struct epoll_event ev = {.events = EPOLLOUT | EPOLLONESHOT, .data.ptr = c};
-    int rc = epoll_ctl(h->epfd, c->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->sink.fd, &ev);
+    int rc = epoll_ctl(h->fo[c->shard].epfd, c->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+                       c->sink.fd, &ev);
     if (!rc) c->in_epoll = 1;
     return rc;
 }
@@ -127,7 +128,7 @@ void ev_fanout_client(ev_hub *h, ev_client *c, int final)
     }
     if (leave != LEAVE_NONE) {
         /* Out of the epoll set before the connection may close its socket. */
-        if (c->in_epoll) epoll_ctl(h->epfd, EPOLL_CTL_DEL, c->sink.fd, NULL);
+        if (c->in_epoll) epoll_ctl(h->fo[c->shard].epfd, EPOLL_CTL_DEL, c->sink.fd, NULL);
         c->in_epoll = 0;
         c->direct = 0;
         if (leave == LEAVE_HANDBACK) {
@@ -212,7 +213,8 @@ void ev_direct_release_all(ev_hub *h)
 
 void *ev_fanout_main(void *arg)
 {
-    ev_hub *h = arg;
+    ev_fanout *fo = arg;
+    ev_hub *h = fo->hub;
     ev_client **batch = NULL;
     size_t cap = 0;
     struct epoll_event evs[256];
@@ -222,7 +224,7 @@ void *ev_fanout_main(void *arg)
             pthread_mutex_unlock(&h->lock);
             break;
         }
-        size_t n = ev_take_wakes_locked(h, &batch, &cap);
+        size_t n = ev_take_wakes_locked(fo, &batch, &cap);
         if (n) {
             h->wake_batches++;
             h->wakes += n;
@@ -233,11 +235,11 @@ void *ev_fanout_main(void *arg)
             ev_client_unref(batch[i]);
         }
         /* Sockets with room again; without wakes in hand, sleep until either comes. */
-        int ne = epoll_wait(h->epfd, evs, 256, n ? 0 : -1);
+        int ne = epoll_wait(fo->epfd, evs, 256, n ? 0 : -1);
         for (int i = 0; i < ne; i++) {
             if (!evs[i].data.ptr) {
                 uint64_t v;
-                if (read(h->evfd, &v, sizeof(v)) < 0) {
+                if (read(fo->evfd, &v, sizeof(v)) < 0) {
                     /* EAGAIN: another round drained it */
                 }
                 continue;

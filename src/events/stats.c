@@ -133,7 +133,7 @@ json_t *ev_hub_stats(ev_hub *h, int with_clients)
     json_object_set_new(o, "events_published", json_integer((json_int_t)published));
     json_object_set_new(o, "events_queued", json_integer((json_int_t)delivered));
     json_object_set_new(o, "connections_total", json_integer((json_int_t)connects));
-    /* Resumes of parked streams by the waker, and the rounds they came in. */
+    /* Wakes handled by the fan-out threads (a send or a resume each), and their rounds. */
     json_object_set_new(o, "wakes", json_integer((json_int_t)wakes));
     json_object_set_new(o, "wake_batches", json_integer((json_int_t)wake_batches));
     /* Streams written by the fan-out thread itself (events/direct.c): how many now, its

@@ -20,7 +20,7 @@
 static long sse_read(void *src, char *out, size_t max)
 {
     long n = ev_client_read(src, out, max);
-    return n == -1 ? HTTP_PULL_END : n == -2 ? HTTP_PULL_ABORT : n;
+    return n == -1 ? HTTP_PULL_END : n == -2 ? HTTP_PULL_ABORT : n == -3 ? HTTP_PULL_PARKED : n;
 }
 
 static void sse_done(void *src, int ok)
@@ -28,7 +28,12 @@ static void sse_done(void *src, int ok)
     ev_client_done(src, ok);
 }
 
-static const http_pull_ops sse_ops = {sse_read, sse_done};
+static int sse_park(void *src)
+{
+    return ev_client_park(src);
+}
+
+static const http_pull_ops sse_ops = {sse_read, sse_done, sse_park};
 
 static void sink_wake(void *arg)
 {

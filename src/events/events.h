@@ -82,8 +82,17 @@ void ev_hub_free(ev_hub *h);
 int ev_hub_connect(ev_hub *h, const ev_subscription *sub, const ev_sink *sink, ev_client **out);
 const char *ev_client_id(const ev_client *c);
 /* For the HTTP thread: bytes read into out (> 0), 0 when nothing is ready, -1 when the
- * stream should end cleanly, -2 when the connection should be cut. */
+ * stream should end cleanly, -2 when the connection should be cut, -3 when the hub writes
+ * to the socket itself (ev_client_park): stay parked until woken. */
 long ev_client_read(ev_client *c, char *out, size_t max);
+/* For the HTTP thread, when a read found nothing and the connection is about to park at a
+ * chunk boundary of an HTTP/1.1 chunked body (nothing of it left in the server's buffers)
+ * on a plain socket (sink.fd): from then on the hub's fan-out thread writes the stream's
+ * frames to the socket itself, as chunks, while the connection stays parked, and wakes it
+ * (at a chunk boundary) or aborts it only to end the stream. 1 when taken; 0 when it never
+ * will be (no fan-out thread, no socket); -1 when the stream has bytes or is ending: read
+ * again. */
+int ev_client_park(ev_client *c);
 /* The connection is over: unregisters (if still registered) and frees c. */
 void ev_client_done(ev_client *c, int ok);
 

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 static const char *const type_names[EV_NTYPES] = {
     "lineage_event", "job_status", "queue_status", "system_metric", "error", "heartbeat", "ping",
@@ -73,8 +76,11 @@ ev_hub *ev_hub_create(const ev_options *opt)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&h->cond, &ca);
     pthread_condattr_destroy(&ca);
-    pthread_cond_init(&h->wake_cond, NULL);
-    h->wake_tail = &h->wake_head;
+    for (int i = 0; i < EV_MAX_FANOUT; i++) {
+        h->fo[i].hub = h;
+        h->fo[i].wake_tail = &h->fo[i].wake_head;
+        h->fo[i].epfd = h->fo[i].evfd = -1;
+    }
     h->wall_offset = clock_wall() - ev_now();
     /* Ids start at the start time in microseconds: a restarted server never hands out an id
      * an old client still holds, so such a client gets a reset instead of a wrong replay. */
@@ -87,15 +93,6 @@ ev_hub *ev_hub_create(const ev_options *opt)
     return h;
 }
 
-/* Wakes c's sink unless its connection is finished. The client's lock makes the check and
- * the wake one step against ev_client_done (lock order: client, then connection). */
-static void wake_now(ev_client *c)
-{
-    pthread_mutex_lock(&c->lock);
-    if (!c->finished) c->sink.wake(c->sink.arg);
-    pthread_mutex_unlock(&c->lock);
-}
-
 void ev_wake_locked(ev_hub *h, ev_client *c)
 {
     if (!h->waker_started) {
@@ -106,14 +103,20 @@ void ev_wake_locked(ev_hub *h, ev_client *c)
     c->wake_pending = 1;
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
     c->wnext = NULL;
-    int was_idle = !h->wake_head;
-    *h->wake_tail = c;
-    h->wake_tail = &c->wnext;
-    if (was_idle) pthread_cond_signal(&h->wake_cond);
+    ev_fanout *fo = &h->fo[c->shard];
+    int was_idle = !fo->wake_head;
+    *fo->wake_tail = c;
+    fo->wake_tail = &c->wnext;
+    if (was_idle) {
+        uint64_t one = 1;
+        if (write(fo->evfd, &one, sizeof(one)) < 0) {
+            /* The counter cannot overflow here; nothing else can fail on an eventfd. */
+        }
+    }
 }
 
 /* Takes the waker's list into an array (the clients' links may be reused at once). */
-static size_t take_wakes_locked(ev_hub *h, ev_client ***batch, size_t *cap)
+size_t ev_take_wakes_locked(ev_fanout *h, ev_client ***batch, size_t *cap)
 {
     size_t n = 0;
     for (ev_client *c = h->wake_head, *next; c; c = next) {
@@ -134,39 +137,28 @@ static size_t take_wakes_locked(ev_hub *h, ev_client ***batch, size_t *cap)
     return n;
 }
 
-/* The waker: one batch per round, woken outside the hub lock, so that publication (which
- * only queues) never waits for the HTTP server's resume machinery, and clients queued again
- * while a batch is being woken are woken once for all their new events. */
-static void *waker_main(void *arg)
-{
-    ev_hub *h = arg;
-    ev_client **batch = NULL;
-    size_t cap = 0;
-    pthread_mutex_lock(&h->lock);
-    while (!h->waker_stop) {
-        if (!h->wake_head) {
-            pthread_cond_wait(&h->wake_cond, &h->lock);
-            continue;
-        }
-        size_t n = take_wakes_locked(h, &batch, &cap);
-        h->wake_batches++;
-        h->wakes += n;
-        pthread_mutex_unlock(&h->lock);
-        for (size_t i = 0; i < n; i++) {
-            wake_now(batch[i]);
-            ev_client_unref(batch[i]);
-        }
-        pthread_mutex_lock(&h->lock);
-    }
-    pthread_mutex_unlock(&h->lock);
-    free(batch);
-    return NULL;
-}
-
 int ev_hub_start(ev_hub *h)
 {
-    if (pthread_create(&h->waker, NULL, waker_main, h)) return -1;
-    h->waker_started = 1;
+    /* One fan-out thread per CPU: at 10,000 clients x 100 events/s a single one would need a
+     * whole core for its sends. */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = ncpu < 1 ? 1 : ncpu > EV_MAX_FANOUT ? EV_MAX_FANOUT : (int)ncpu;
+    for (int i = 0; i < n; i++) {
+        ev_fanout *fo = &h->fo[i];
+        fo->epfd = epoll_create1(EPOLL_CLOEXEC);
+        fo->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (fo->epfd < 0 || fo->evfd < 0) return -1;
+        /* The eventfd's events carry no client (data.ptr NULL). */
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+        if (epoll_ctl(fo->epfd, EPOLL_CTL_ADD, fo->evfd, &ev)) return -1;
+        if (pthread_create(&fo->thread, NULL, ev_fanout_main, fo)) return -1;
+        fo->started = 1;
+        /* Clients connected so far stay on thread 0. */
+        pthread_mutex_lock(&h->lock);
+        h->nfanout = i + 1;
+        h->waker_started = 1;
+        pthread_mutex_unlock(&h->lock);
+    }
     if (pthread_create(&h->thread, NULL, ev_ticker_main, h)) return -1;
     h->thread_started = 1;
     return 0;
@@ -178,24 +170,37 @@ static void stop_thread(ev_hub *h)
     h->stop = 1;
     h->waker_stop = 1;
     pthread_cond_broadcast(&h->cond);
-    pthread_cond_broadcast(&h->wake_cond);
+    for (int i = 0; i < EV_MAX_FANOUT; i++) {
+        uint64_t one = 1;
+        if (h->fo[i].evfd >= 0 && write(h->fo[i].evfd, &one, sizeof(one)) < 0) {
+            /* see ev_wake_locked */
+        }
+    }
     pthread_mutex_unlock(&h->lock);
     if (h->thread_started) pthread_join(h->thread, NULL);
     h->thread_started = 0;
-    if (h->waker_started) pthread_join(h->waker, NULL);
-    /* Wakes still waiting are delivered here; from now on they are synchronous. */
+    for (int i = 0; i < EV_MAX_FANOUT; i++) {
+        if (h->fo[i].started) pthread_join(h->fo[i].thread, NULL);
+        h->fo[i].started = 0;
+    }
+    /* Wakes still waiting are delivered here; from now on they are synchronous, and the
+     * direct streams go back to the HTTP server (or are cut when mid-chunk). */
     pthread_mutex_lock(&h->lock);
     h->waker_started = 0;
-    while (h->wake_head) {
-        ev_client *c = h->wake_head;
-        h->wake_head = c->wnext;
-        c->wake_pending = 0;
-        c->wnext = NULL;
-        wake_now(c);
-        ev_client_unref(c);
+    ev_client **batch = NULL;
+    size_t cap = 0;
+    for (int k = 0; k < EV_MAX_FANOUT; k++) {
+        size_t n = ev_take_wakes_locked(&h->fo[k], &batch, &cap);
+        pthread_mutex_unlock(&h->lock);
+        for (size_t i = 0; i < n; i++) {
+            ev_fanout_client(h, batch[i], 1);
+            ev_client_unref(batch[i]);
+        }
+        pthread_mutex_lock(&h->lock);
     }
-    h->wake_tail = &h->wake_head;
     pthread_mutex_unlock(&h->lock);
+    free(batch);
+    ev_direct_release_all(h);
 }
 
 void ev_hub_shutdown(ev_hub *h)
@@ -238,7 +243,10 @@ void ev_hub_free(ev_hub *h)
     free(h->probe);
     free(h->probe_clients);
     ev_metrics_free(h);
-    pthread_cond_destroy(&h->wake_cond);
+    for (int i = 0; i < EV_MAX_FANOUT; i++) {
+        if (h->fo[i].epfd >= 0) close(h->fo[i].epfd);
+        if (h->fo[i].evfd >= 0) close(h->fo[i].evfd);
+    }
     pthread_cond_destroy(&h->cond);
     pthread_mutex_destroy(&h->lock);
     free(h);
@@ -292,6 +300,15 @@ void ev_drop_locked(ev_hub *h, ev_client *c, int reason, int how)
     h->dropped[reason]++;
     pthread_mutex_lock(&c->lock);
     c->closing = 1;
+    if (c->direct) {
+        /* The fan-out thread owns the socket: it ends the stream at a chunk boundary (or
+         * cuts it) and hands the connection back. */
+        if (how == END_ABORT) c->aborting = 1;
+        if (how == END_NOW) c->end_now = 1;
+        pthread_mutex_unlock(&c->lock);
+        ev_wake_locked(h, c);
+        return;
+    }
     if (how != END_DRAIN) ev_queue_clear(&c->q);
     if (how == END_ABORT) c->aborting = 1;
     pthread_mutex_unlock(&c->lock);
@@ -522,6 +539,7 @@ int ev_hub_connect(ev_hub *h, const ev_subscription *sub, const ev_sink *sink, e
     h->by_id[b] = c;
     h->nclients++;
     h->connects++;
+    c->shard = h->nfanout > 1 ? (int)(h->connects % (uint64_t)h->nfanout) : 0;
     double now = ev_now();
     c->connected_at = c->last_ping_at = c->last_activity = c->last_consumed = now;
     /* All under the hub lock: a publication lands either in the replay or after it. */
@@ -545,6 +563,10 @@ long ev_client_read(ev_client *c, char *out, size_t max)
     if (c->aborting) {
         pthread_mutex_unlock(&c->lock);
         return -2;
+    }
+    if (c->direct) { /* the fan-out thread writes; the connection only waits */
+        pthread_mutex_unlock(&c->lock);
+        return -3;
     }
     double ts = 0;
     size_t n = ev_queue_read_ts(&c->q, out, max, &ts);

@@ -27,6 +27,18 @@ enum {
 /* How the stream ends. */
 enum { END_DRAIN, END_NOW, END_ABORT };
 
+#define EV_MAX_FANOUT 4
+
+/* One fan-out thread: its wake list (under the hub lock) and its epoll set (the sockets of
+ * its direct clients waiting for room, and the eventfd that signals the wake list). */
+typedef struct ev_fanout {
+    struct ev_hub *hub;
+    pthread_t thread;
+    int started;
+    int epfd, evfd;
+    struct ev_client *wake_head, **wake_tail;
+} ev_fanout;
+
 typedef struct ev_ipcount {
     struct ev_ipcount *next;
     int count;
@@ -41,6 +53,7 @@ struct ev_client {
     ev_client *prev, *next, *hnext;
     ev_client *wnext; /* the waker's list */
     int wake_pending; /* in the waker's list */
+    int shard;        /* its fan-out thread (hub->fo) */
     ev_hub *hub;
     int linked;
     char id[37];
@@ -66,6 +79,20 @@ struct ev_client {
     int queue_full_count;
     uint64_t consumed;
     double last_consumed;
+    /* Direct writes (events/direct.c): while direct, the connection stays parked and the
+     * fan-out thread writes the queue to sink.fd as HTTP/1.1 chunks; the chunk under way is
+     * chunk_hdr (hdr_left bytes of it still to send), body_left queued bytes, trail_left
+     * bytes of its CRLF. */
+    int direct;
+    int end_now; /* ended while direct: finish the chunk under way, drop the rest */
+    char chunk_hdr[20];
+    int hdr_len, hdr_left, trail_left;
+    size_t body_left;
+
+    /* The fan-out thread's alone. */
+    int in_epoll;
+    /* Under the hub lock: the hub's list of direct clients (holding a reference). */
+    ev_client *dprev, *dnext;
 };
 
 struct ev_hub {
@@ -102,15 +129,19 @@ struct ev_hub {
     struct pollfd *probe;
     ev_client **probe_clients;
     size_t probe_cap;
-    /* The waker thread: resumes the connections of clients whose queue went from empty to
-     * not empty, outside the hub lock, in batches (clients queued again while a batch is
-     * being woken wait for the next, so many events ride one resume). Not started (unit
-     * tests): wakes are synchronous. */
-    pthread_t waker;
+    /* The fan-out threads (one per CPU, up to EV_MAX_FANOUT; each client belongs to one):
+     * write to direct clients and resume the connections of the others whose queue went from
+     * empty to not empty, outside the hub lock, in batches (clients queued again while a
+     * batch is being handled wait for the next, so many events ride one send or resume).
+     * Not started (unit tests): wakes are synchronous. */
+    ev_fanout fo[EV_MAX_FANOUT];
+    int nfanout;
     int waker_started, waker_stop;
-    pthread_cond_t wake_cond;
-    ev_client *wake_head, **wake_tail;
     uint64_t wake_batches, wakes;
+    /* Direct writes: the direct clients, counters. */
+    ev_client *direct_head;
+    size_t ndirect;
+    atomic_uint_fast64_t direct_sends, direct_blocked, direct_handbacks;
 };
 
 extern const char *const ev_zombie_reasons[EV_NZREASONS];
@@ -130,6 +161,14 @@ void ev_metrics_free(ev_hub *h);
 void ev_wake_locked(ev_hub *h, ev_client *c);
 /* Drops a reference to c (freeing it at the last). */
 void ev_client_unref(ev_client *c);
+/* Direct writes (events/direct.c). The fan-out thread's body; its handling of one client
+ * (a wake or a writable socket), no lock held; the hand-back of every direct client after
+ * the thread has stopped. */
+void *ev_fanout_main(void *arg);
+void ev_fanout_client(ev_hub *h, ev_client *c, int final);
+void ev_direct_release_all(ev_hub *h);
+/* Takes the wake list (each entry holding a reference) into *batch. Hub lock held. */
+size_t ev_take_wakes_locked(ev_fanout *fo, ev_client ***batch, size_t *cap);
 /* The background thread's body. */
 void *ev_ticker_main(void *arg);
 

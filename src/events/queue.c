@@ -83,6 +83,42 @@ size_t ev_queue_read_ts(ev_queue *q, char *out, size_t max, double *ts)
     return n;
 }
 
+size_t ev_queue_iov(const ev_queue *q, struct iovec *iov, int niov, size_t max, int *used)
+{
+    size_t n = 0, off = q->offset;
+    int k = 0;
+    for (size_t i = 0; i < q->count && k < niov && n < max; i++, off = 0) {
+        const ev_frame *f = q->ring[(q->head + i) % q->cap];
+        size_t take = f->len - off;
+        if (take > max - n) take = max - n;
+        iov[k].iov_base = (char *)f->text + off;
+        iov[k++].iov_len = take;
+        n += take;
+    }
+    *used = k;
+    return n;
+}
+
+void ev_queue_consume(ev_queue *q, size_t n, double *ts)
+{
+    while (n && q->count) {
+        ev_frame *f = q->ring[q->head];
+        size_t take = f->len - q->offset;
+        if (take > n) take = n;
+        n -= take;
+        q->offset += take;
+        q->bytes -= take;
+        account(-(int64_t)take);
+        if (q->offset == f->len) {
+            if (f->id) *ts = f->ts;
+            ev_frame_unref(f);
+            q->head = (q->head + 1) % q->cap;
+            q->count--;
+            q->offset = 0;
+        }
+    }
+}
+
 void ev_queue_clear(ev_queue *q)
 {
     if (q->bytes) account(-(int64_t)q->bytes);

@@ -7,6 +7,7 @@
 #include "frame.h"
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 typedef struct {
     ev_frame **ring;
@@ -23,6 +24,11 @@ size_t ev_queue_read(ev_queue *q, char *out, size_t max);
 /* The same; *ts becomes the publication time of the newest numbered frame read whole (left
  * alone when none was). */
 size_t ev_queue_read_ts(ev_queue *q, char *out, size_t max, double *ts);
+/* Points iov (at most niov entries) at the unread bytes, up to max of them, without
+ * consuming; returns the bytes covered, *used the entries filled. */
+size_t ev_queue_iov(const ev_queue *q, struct iovec *iov, int niov, size_t max, int *used);
+/* Consumes n unread bytes (n <= bytes), like ev_queue_read_ts without the copy. */
+void ev_queue_consume(ev_queue *q, size_t n, double *ts);
 /* Drops every frame. */
 void ev_queue_clear(ev_queue *q);
 void ev_queue_free(ev_queue *q);

@@ -100,7 +100,7 @@ json_t *ev_hub_stats(ev_hub *h, int with_clients)
     size_t hist = h->hist_count;
     uint64_t last_id = h->last_id, published = h->published, delivered = h->delivered,
              connects = h->connects, zombie_total = h->zombie_total;
-    uint64_t wake_batches = h->wake_batches, wakes = h->wakes;
+    uint64_t wake_batches = h->wake_batches, wakes = h->wakes, ndirect = h->ndirect;
     uint64_t dropped[EV_NDROPREASONS], zr[EV_NZREASONS];
     memcpy(dropped, h->dropped, sizeof(dropped));
     memcpy(zr, h->zombie_reasons, sizeof(zr));
@@ -133,9 +133,18 @@ json_t *ev_hub_stats(ev_hub *h, int with_clients)
     json_object_set_new(o, "events_published", json_integer((json_int_t)published));
     json_object_set_new(o, "events_queued", json_integer((json_int_t)delivered));
     json_object_set_new(o, "connections_total", json_integer((json_int_t)connects));
-    /* Resumes of parked streams by the waker, and the rounds they came in. */
+    /* Wakes handled by the fan-out threads (a send or a resume each), and their rounds. */
     json_object_set_new(o, "wakes", json_integer((json_int_t)wakes));
     json_object_set_new(o, "wake_batches", json_integer((json_int_t)wake_batches));
+    /* Streams written by the fan-out thread itself (events/direct.c): how many now, its
+     * sends, the sends the socket could not take whole, the streams handed back to end. */
+    json_t *dw = json_object();
+    json_object_set_new(dw, "streams", json_integer((json_int_t)ndirect));
+    json_object_set_new(dw, "sends", json_integer((json_int_t)atomic_load(&h->direct_sends)));
+    json_object_set_new(dw, "blocked", json_integer((json_int_t)atomic_load(&h->direct_blocked)));
+    json_object_set_new(dw, "handbacks",
+                        json_integer((json_int_t)atomic_load(&h->direct_handbacks)));
+    json_object_set_new(o, "direct_writes", dw);
     json_object_set_new(o, "disconnect_reasons",
                         reasons_json(dropped, ev_drop_reasons, EV_NDROPREASONS));
     json_object_set_new(o, "zombie_detection", zd);

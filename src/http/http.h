@@ -133,8 +133,9 @@ http_stream *http_resp_stream_sized(http_req *req, http_resp *resp, int status, 
  * the source for bytes; when it has none the connection is parked (suspended) until the
  * source calls http_pull_wake. Only for ROUTE_INLINE handlers; such responses have no
  * idle timeout (the source decides when a silent reader is dead). */
-#define HTTP_PULL_END   (-1) /* read: finish the response cleanly */
-#define HTTP_PULL_ABORT (-2) /* read: cut the connection */
+#define HTTP_PULL_END    (-1) /* read: finish the response cleanly */
+#define HTTP_PULL_ABORT  (-2) /* read: cut the connection */
+#define HTTP_PULL_PARKED (-3) /* read: the source writes to the socket itself (park) */
 typedef struct http_pull http_pull;
 typedef struct {
     /* Copies up to max bytes into out and returns the count; 0 when nothing is ready now
@@ -145,6 +146,13 @@ typedef struct {
      * the server held; ok is 1 when the response ended normally. After it returns the
      * source must not use the http_pull handle again. */
     void (*done)(void *src, int ok);
+    /* Optional. Offered once, when a read found nothing and the response is an HTTP/1.1
+     * chunked body on a plain (not TLS) socket, with nothing of it left in the server's
+     * buffers: 1 when the source takes over writing chunks (<hex length>\r\n<bytes>\r\n)
+     * to the socket while the connection stays parked; it then calls http_pull_wake (at a
+     * chunk boundary; reads resume) or http_pull_abort to end it, and reads return
+     * HTTP_PULL_PARKED meanwhile. 0: never; -1: not now, read again. */
+    int (*park)(void *src);
 } http_pull_ops;
 
 /* The handle of req's future pull stream: available before http_resp_pull so that the

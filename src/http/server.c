@@ -89,8 +89,10 @@ typedef struct conn_ctx {
      * handler drains it; all under lock. */
     char *in_ring;
     size_t in_head, in_len;
-    int in_eof; /* the whole body is in the ring */
-    int in_err; /* HTTP_BODY_TOO_LARGE: the body passed the limit */
+    int in_eof;    /* the whole body is in the ring */
+    int in_err;    /* HTTP_BODY_TOO_LARGE: the body passed the limit */
+    int pull_park; /* HTTP thread: the socket may still be offered to the source */
+    int http11;    /* the request said HTTP/1.1: an unsized body goes out chunked */
 } conn_ctx;
 
 struct http_stream {
@@ -359,8 +361,20 @@ static ssize_t pull_reader(void *cls, uint64_t pos, char *out, size_t max)
             return (ssize_t)n;
         }
         if (n == HTTP_PULL_END) return MHD_CONTENT_READER_END_OF_STREAM;
-        if (n < 0) return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (stopping) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (n == HTTP_PULL_PARKED) {
+            /* The source may be mid-chunk: a last chunk now would corrupt the body. */
+            if (stopping) return MHD_CONTENT_READER_END_WITH_ERROR;
+        } else if (n < 0) {
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        } else if (stopping) {
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        } else if (c->pull_park) {
+            /* At a chunk boundary with nothing buffered (libmicrohttpd asks for more only
+             * once the previous chunk is sent): the source may take the socket from here. */
+            int r = c->pull_ops->park(c->pull_src);
+            if (r < 0) continue;
+            c->pull_park = 0;
+        }
         pthread_mutex_lock(&c->lock);
         if (!c->pull_wake && !c->stop_requested) {
             c->suspended = 1;
@@ -437,6 +451,11 @@ static enum MHD_Result send_response(conn_ctx *c, http_resp *resp)
         }
         /* Idle is normal for these; the source judges silent readers. */
         MHD_set_connection_option(c->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+        /* Direct writes need the chunked framing libmicrohttpd uses for an unsized HTTP/1.1
+         * body, and a socket it does not wrap in TLS; HEAD never reads. */
+        const char *cert = c->srv->opt.tls_cert_file;
+        c->pull_park =
+            c->pull_ops->park && c->http11 && c->req.method == HTTP_GET && !(cert && cert[0]);
         pthread_mutex_lock(&c->lock);
         c->pull_started = 1;
         pthread_mutex_unlock(&c->lock);
@@ -811,7 +830,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     http_server *s = cls;
     conn_ctx *c = *con_cls;
-    (void)version;
     if (!c) {
         c = calloc(1, sizeof(*c));
         if (!c) return MHD_NO;
@@ -821,6 +839,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c->req.conn = conn;
         c->req.app = s->opt.app;
         c->req.start_ns = clock_mono_ns();
+        c->http11 = strcmp(version, "HTTP/1.1") == 0;
         atomic_init(&c->refs, 1);
         pthread_mutex_init(&c->lock, NULL);
         pthread_cond_init(&c->cond, NULL);

@@ -16,8 +16,11 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------------------- frames */
 
@@ -824,6 +827,159 @@ static void test_hub_waker_coalesces_and_respects_done(void **state)
     ev_hub_free(h);
 }
 
+/* ---------------------------------------------------------------------------- direct writes */
+
+/* Reads what the peer end of a socket holds, waiting up to ms for the first byte and until
+ * it stays quiet for 50 ms; appends to *buf (NUL-terminated). */
+static void read_socket(int fd, char **buf, size_t *len, size_t *cap, int ms)
+{
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, ms) <= 0) return;
+        ms = 50;
+        if (*cap - *len < 65536) *buf = realloc(*buf, *cap = *cap * 2 + 65536);
+        ssize_t n = read(fd, *buf + *len, *cap - *len - 1);
+        if (n <= 0) return;
+        *len += (size_t)n;
+        (*buf)[*len] = 0;
+    }
+}
+
+/* Decodes HTTP/1.1 chunks; -1 on a framing error, else the body's length (in out, NUL-
+ * terminated) with *whole set when the input ends at a chunk boundary. */
+static long dechunk(const char *in, size_t len, char *out, int *whole)
+{
+    size_t i = 0, o = 0;
+    *whole = 1;
+    while (i < len) {
+        char *end;
+        unsigned long n = strtoul(in + i, &end, 16);
+        size_t hdr = (size_t)(end - (in + i));
+        if (!hdr || (size_t)(end - in) + 2 > len) return *whole = 0, (long)o;
+        if (end[0] != '\r' || end[1] != '\n' || n == 0) return -1;
+        i += hdr + 2;
+        if (i + n + 2 > len) {
+            *whole = 0;
+            return (long)o;
+        }
+        memcpy(out + o, in + i, n);
+        o += n;
+        i += n;
+        if (in[i] != '\r' || in[i + 1] != '\n') return -1;
+        i += 2;
+    }
+    out[o] = 0;
+    return (long)o;
+}
+
+/* A parked stream handed to the hub: frames go to the socket as HTTP/1.1 chunks from the
+ * fan-out thread, a socket that cannot take them all waits for room (nothing lost, nothing
+ * reordered), a deleted stream is handed back at a chunk boundary, and a peer that hung up
+ * is cut and counted as closed. */
+static void test_hub_direct_writes(void **state)
+{
+    (void)state;
+    ev_options o = test_options();
+    ev_hub *h = ev_hub_create(&o);
+    assert_int_equal(ev_hub_start(h), 0);
+    int sv[2], sv2[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv2), 0);
+    int small = 4096; /* so that a burst fills the socket */
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    fake_conn fc = {0}, fc2 = {0};
+    ev_subscription sub = {.ip = "10.0.0.3"};
+    ev_sink sink = {fake_wake, fake_abort, &fc, sv[0]},
+            sink2 = {fake_wake, fake_abort, &fc2, sv2[0]};
+    ev_client *c = NULL, *c2 = NULL;
+    assert_int_equal(ev_hub_connect(h, &sub, &sink, &c), EV_OK);
+    assert_int_equal(ev_hub_connect(h, &sub, &sink2, &c2), EV_OK);
+    /* Not while bytes wait for the HTTP server's read. */
+    assert_int_equal(ev_client_park(c), -1);
+    free(drain(c, NULL));
+    free(drain(c2, NULL));
+    assert_int_equal(ev_client_park(c), 1);
+    assert_int_equal(ev_client_park(c2), 1);
+    char tmp[64];
+    assert_int_equal(ev_client_read(c, tmp, sizeof(tmp)), -3);
+
+    /* A burst far above the socket's buffer, read only afterwards. */
+    enum { N = 3000 };
+    uint64_t first = 0;
+    for (int i = 0; i < N; i++) {
+        uint64_t id = pub(h, EV_JOB_STATUS, "j", i);
+        if (!first) first = id;
+    }
+    size_t len = 0, cap = 0;
+    char *raw = NULL;
+    read_socket(sv[1], &raw, &len, &cap, 2000);
+    for (int k = 0; k < 100; k++) { /* until the fan-out thread has written it all */
+        json_t *st = ev_hub_stats(h, 1), *cl;
+        size_t i;
+        int empty = 0;
+        json_array_foreach(json_object_get(st, "clients"), i, cl)
+        {
+            if (strcmp(json_string_value(json_object_get(cl, "client_id")), ev_client_id(c)) == 0)
+                empty = json_integer_value(json_object_get(cl, "queue_size")) == 0;
+        }
+        json_decref(st);
+        read_socket(sv[1], &raw, &len, &cap, 20);
+        if (empty) break;
+    }
+    read_socket(sv[1], &raw, &len, &cap, 100); /* the last chunk's CRLF */
+    char *body = malloc(len + 1);
+    int whole = 0;
+    assert_true(dechunk(raw, len, body, &whole) > 0);
+    assert_true(whole);
+    parsed *ev = calloc(N, sizeof(*ev));
+    assert_int_equal(parse_stream(body, ev, N), N);
+    for (int i = 0; i < N; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "%llu", (unsigned long long)(first + (uint64_t)i));
+        assert_string_equal(ev[i].id, want);
+    }
+    json_t *st = ev_hub_stats(h, 0);
+    json_t *dw = json_object_get(st, "direct_writes");
+    assert_int_equal(json_integer_value(json_object_get(dw, "streams")), 2);
+    assert_true(json_integer_value(json_object_get(dw, "blocked")) > 0);
+    json_decref(st);
+
+    /* Deleted: handed back (a wake) at a chunk boundary; the server's read then ends it. */
+    int wakes = atomic_load(&fc.wakes);
+    assert_int_equal(ev_hub_disconnect(h, ev_client_id(c)), 0);
+    assert_int_equal(wait_wakes(&fc, wakes + 1), wakes + 1);
+    long rc = 0;
+    free(drain(c, &rc));
+    assert_int_equal(rc, -1);
+
+    /* The peer hung up: the next write fails, the stream is cut and counted as closed. */
+    close(sv2[1]);
+    pub(h, EV_JOB_STATUS, "j", -1);
+    for (int i = 0; i < 400 && !atomic_load(&fc2.aborts); i++) {
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(atomic_load(&fc2.aborts), 1);
+    assert_int_equal(ev_client_read(c2, tmp, sizeof(tmp)), -2);
+    st = ev_hub_stats(h, 0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "disconnect_reasons"),
+                                                        "client_closed")),
+                     1);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(st, "direct_writes"), "streams")), 0);
+    json_decref(st);
+    ev_client_done(c, 1);
+    ev_client_done(c2, 0);
+    ev_hub_free(h);
+    free(ev);
+    free(body);
+    free(raw);
+    close(sv[0]);
+    close(sv[1]);
+    close(sv2[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -838,6 +994,7 @@ int main(void)
         cmocka_unit_test(test_hub_handoff_no_gap_no_duplicate),
         cmocka_unit_test(test_hub_slow_client_dropped),
         cmocka_unit_test(test_hub_waker_coalesces_and_respects_done),
+        cmocka_unit_test(test_hub_direct_writes),
         cmocka_unit_test(test_hub_limits_disconnect_pong),
         cmocka_unit_test(test_hub_shutdown_ends_streams),
         cmocka_unit_test(test_zombie_rules),

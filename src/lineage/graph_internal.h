@@ -64,7 +64,7 @@ struct graph_index *graph_index_build(const graph_snap *sn);
 void graph_index_free(struct graph_index *ix);
 /* The answer for the walk from a job or dataset (database id) over maxd hops, written as
  * lineage_graph_json does. NULL with *missing set when the node is not in the snapshot (the
- * caller walks the tables instead); NULL without it when out of memory. */
+ * caller takes the per-level walk instead); NULL without it when out of memory. */
 char *graph_index_answer(const struct graph_index *ix, int is_job, int64_t id, int maxd,
                          size_t *len, int *missing);
 

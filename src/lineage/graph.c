@@ -3,7 +3,7 @@
  * indexed IN (...) queries (the primary key for jobs, ol_edges_dataset for datasets), so a
  * depth-20 walk over 10k nodes is ~40 small queries instead of a recursive CTE per request.
  * Depth counts job hops: depth N reaches jobs up to N jobs away and the datasets between. */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,104 +18,10 @@
 #define GRAPH_MEM_EDGES  200000
 #define GRAPH_SNAP_NODES 100000
 
-/* Open-addressing set of positive int64 ids, remembering insertion order. */
-typedef struct {
-    int64_t *slots; /* 0 = empty */
-    int *slot_idx;
-    size_t cap;
-    int64_t *order;
-    size_t n, order_cap;
-} idset;
-
-static int idset_init(idset *s)
-{
-    memset(s, 0, sizeof(*s));
-    s->cap = 1024;
-    s->slots = calloc(s->cap, sizeof(*s->slots));
-    s->slot_idx = calloc(s->cap, sizeof(*s->slot_idx));
-    return s->slots && s->slot_idx ? 0 : -1;
-}
-
-static void idset_free(idset *s)
-{
-    free(s->slots);
-    free(s->slot_idx);
-    free(s->order);
-}
-
-static size_t hash64(int64_t k)
-{
-    uint64_t x = (uint64_t)k * 0x9E3779B97F4A7C15ull;
-    return (size_t)(x ^ (x >> 29));
-}
-
-/* Index of id, or -1. */
-static int idset_find(const idset *s, int64_t id)
-{
-    for (size_t i = hash64(id) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
-        if (s->slots[i] == 0) return -1;
-        if (s->slots[i] == id) return s->slot_idx[i];
-    }
-}
-
-/* 1 when added, 0 when present, -1 on allocation failure. */
-static int idset_add(idset *s, int64_t id)
-{
-    if ((s->n + 1) * 2 > s->cap) {
-        idset bigger = {.cap = s->cap * 2};
-        bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots));
-        bigger.slot_idx = calloc(bigger.cap, sizeof(*bigger.slot_idx));
-        if (!bigger.slots || !bigger.slot_idx) {
-            free(bigger.slots);
-            free(bigger.slot_idx);
-            return -1;
-        }
-        for (size_t i = 0; i < s->cap; i++) {
-            if (!s->slots[i]) continue;
-            size_t j = hash64(s->slots[i]) & (bigger.cap - 1);
-            while (bigger.slots[j])
-                j = (j + 1) & (bigger.cap - 1);
-            bigger.slots[j] = s->slots[i];
-            bigger.slot_idx[j] = s->slot_idx[i];
-        }
-        free(s->slots);
-        free(s->slot_idx);
-        s->slots = bigger.slots;
-        s->slot_idx = bigger.slot_idx;
-        s->cap = bigger.cap;
-    }
-    size_t i = hash64(id) & (s->cap - 1);
-    while (s->slots[i]) {
-        if (s->slots[i] == id) return 0;
-        i = (i + 1) & (s->cap - 1);
-    }
-    if (s->n == s->order_cap) {
-        size_t nc = s->order_cap ? s->order_cap * 2 : 256;
-        int64_t *o = realloc(s->order, nc * sizeof(*o));
-        if (!o) return -1;
-        s->order = o;
-        s->order_cap = nc;
-    }
-    s->slots[i] = id;
-    s->slot_idx[i] = (int)s->n;
-    s->order[s->n++] = id;
-    return 1;
-}
-
 typedef struct {
     int64_t job, ds;
     int out; /* 1: job -> dataset (OUTPUT); 0: dataset -> job (INPUT) */
 } edge;
-
-/* One node of the answer: its id ("job:<ns>:<name>") and its rendered JSON pieces, as offsets
- * into the walk's arena (offsets, because the arena moves when it grows). */
-typedef struct {
-    size_t id;                     /* the raw id, NUL-terminated (for sorting) */
-    size_t qid, qlen;              /* the id as a JSON string, quotes included (for edges) */
-    size_t data, dlen;             /* '"type":...,"data":{...}' */
-    int present;                   /* its row was found */
-    uint32_t nin, nout, in0, out0; /* edge lists (indexes into the CSR arrays) */
-} gnode;
 
 typedef struct {
     lineage_t *lg;
@@ -235,28 +141,6 @@ static int on_edge(walk *w, const meta_result *r, int i, void *arg)
     if (parse_edge(meta_result_get(r, i, 0), &job, &ds, &out)) return 0;
     return visit_edge(w, arg, job, ds, out);
 }
-
-/* The whole edge table in memory, indexed both ways (CSR: the edges of the k-th job of the
- * set jobs are jadj[joff[k] .. joff[k + 1])). */
-typedef struct {
-    int64_t *ej, *ed;
-    unsigned char *eo;
-    size_t n, cap;
-    idset jobs, dss;
-    uint32_t *joff, *jadj, *doff, *dadj;
-} memgraph;
-
-/* An in-memory copy of the whole lineage graph: the edge table and every job and dataset
- * rendered once, shared by the requests that find the tables unchanged (same fingerprint).
- * Immutable once published; freed with its last reference. */
-typedef struct graph_snap {
-    char fp[200];
-    memgraph g;
-    idset jobs, dss; /* ids -> index into jn / dn */
-    gnode *jn, *dn;
-    buf_t arena;
-    int refs; /* under lg->gsnap_mu */
-} graph_snap;
 
 static void memgraph_free(memgraph *g)
 {
@@ -527,6 +411,7 @@ static int query_rows(walk *w, const char *sql, int (*fn)(walk *, const meta_res
 static void snap_free(graph_snap *sn)
 {
     if (!sn) return;
+    graph_index_free(sn->ix);
     memgraph_free(&sn->g);
     idset_free(&sn->jobs);
     idset_free(&sn->dss);
@@ -567,11 +452,12 @@ static int take_fingerprint(walk *w)
     int qrc = META_ERR;
     meta_result *r = meta_query(
         w->c,
-        "SELECT (SELECT count(*) FROM ol_jobs), (SELECT count(*) FROM ol_datasets), "
-        "(SELECT count(*) FROM ol_edges), (SELECT COALESCE(max(updated_at), 0) FROM ol_jobs), "
-        "(SELECT COALESCE(sum(updated_at % 2147483647), 0) FROM ol_jobs), "
-        "(SELECT COALESCE(max(updated_at), 0) FROM ol_datasets), "
-        "(SELECT COALESCE(sum(updated_at % 2147483647), 0) FROM ol_datasets)",
+        /* One pass over each table (not one per aggregate): this runs on every request. */
+        "SELECT j.n, d.n, (SELECT count(*) FROM ol_edges), j.mx, j.sm, d.mx, d.sm FROM "
+        "(SELECT count(*) AS n, COALESCE(max(updated_at), 0) AS mx, "
+        "COALESCE(sum(updated_at % 2147483647), 0) AS sm FROM ol_jobs) j, "
+        "(SELECT count(*) AS n, COALESCE(max(updated_at), 0) AS mx, "
+        "COALESCE(sum(updated_at % 2147483647), 0) AS sm FROM ol_datasets) d",
         NULL, 0, &qrc, err, sizeof(err));
     if (!r) {
         lineage_db_err(w->e, qrc, "lineage graph", err);
@@ -619,6 +505,7 @@ static int snap_build(walk *w)
         snap_free(sn);
         return -1;
     }
+    sn->ix = graph_index_build(sn); /* NULL (out of memory): requests walk the edge table */
     pthread_mutex_lock(&w->lg->gsnap_mu);
     graph_snap *old = w->lg->gsnap;
     w->lg->gsnap = sn;
@@ -894,7 +781,17 @@ char *lineage_graph_json(lineage_t *lg, const char *node_id, int depth, size_t *
         }
         pthread_mutex_unlock(&lg->gsnap_mu);
     }
-    if (bfs(&w, is_job, start, 2 * depth + (is_job ? 0 : 1))) goto done;
+    int maxd = 2 * depth + (is_job ? 0 : 1);
+    if (w.snap && w.snap->ix) {
+        int missing = 0;
+        out = graph_index_answer(w.snap->ix, is_job, start, maxd, len, &missing);
+        if (out) goto done;
+        if (!missing) {
+            dlb_err_set(e, 500, "internal_error", "out of memory");
+            goto done;
+        }
+    }
+    if (bfs(&w, is_job, start, maxd)) goto done;
     out = build(&w, len);
 done:
     snap_unref(lg, w.snap);

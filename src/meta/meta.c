@@ -1,5 +1,6 @@
 /* Metadata database: configuration, connection pool, dispatch to the driver, results. */
 #include "meta_internal.h"
+#include "stmt_cache.h"
 
 #include "config.h"
 #include "util/log.h"
@@ -285,6 +286,14 @@ void meta_reconnect(meta_t *m)
         m->drv->disconnect(drop[i]);
     free(drop);
     log_info("metadata connections dropped for reconnect", "backend", m->drv->name);
+}
+
+void meta_stmt_stats(meta_conn *c, uint64_t *hits, uint64_t *misses, int *cached)
+{
+    const stmt_cache *sc = c && c->h ? c->m->drv->cache(c) : NULL;
+    *hits = sc ? sc->hits : 0;
+    *misses = sc ? sc->misses : 0;
+    *cached = sc ? sc->n : 0;
 }
 
 int meta_pool_size(const meta_t *m)

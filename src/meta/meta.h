@@ -92,6 +92,10 @@ double meta_result_double(const meta_result *r, int row, int col);
 size_t meta_result_len(const meta_result *r, int row, int col);
 void meta_result_free(meta_result *r);
 
+/* The prepared-statement cache of a connection (for tests and diagnostics): lookups that
+ * found a statement, lookups that prepared one, statements held. */
+void meta_stmt_stats(meta_conn *c, uint64_t *hits, uint64_t *misses, int *cached);
+
 /* Number of pooled connections at most. */
 int meta_pool_size(const meta_t *m);
 

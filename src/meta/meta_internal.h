@@ -18,6 +18,8 @@ typedef struct meta_driver {
     int (*exec_script)(meta_conn *c, const char *sql, char *err, size_t errlen);
     /* 1 when a transaction is open on the connection. */
     int (*in_transaction)(meta_conn *c);
+    /* The connection's prepared-statement cache (stmt_cache.h). */
+    struct stmt_cache_s *(*cache)(meta_conn *c);
     const char *begin_sql;
 } meta_driver;
 

@@ -1,6 +1,7 @@
 /* PostgreSQL driver (libpq): '?' placeholders rewritten to $n, values bound as text (blobs as
  * binary bytea), results materialised as text (bool as "1"/"0", bytea as raw bytes). */
 #include "meta_internal.h"
+#include "stmt_cache.h"
 
 #include "util/log.h"
 
@@ -162,9 +163,138 @@ static int pg_map(PGconn *conn, const PGresult *res, char *err, size_t errlen)
 
 /* ------------------------------------------------------------ statements */
 
-static PGresult *pg_run(PGconn *conn, const char *sql, const meta_val *params, int nparams,
-                        char *err, size_t errlen, int *rc)
+/* A connection: statements run as named prepared statements of the session (PQprepare once,
+ * then PQexecPrepared), so the server parses and plans each SQL text once per connection
+ * instead of once per call. */
+typedef struct {
+    PGconn *conn;
+    stmt_cache cache;
+    unsigned long next; /* statement names dlb_<n>, never reused in a session */
+    int closing;        /* disconnecting: the session's statements go with it */
+} pg_t;
+
+typedef struct {
+    char name[32];
+} pg_stmt;
+
+static void pg_dealloc(void *ctx, void *p)
 {
+    pg_t *pc = ctx;
+    pg_stmt *st = p;
+    /* Prepared statements are not transactional: DEALLOCATE works inside a transaction and
+     * in an aborted one merely fails (the name is never reused, so that only costs memory on
+     * the server until the session ends). */
+    if (!pc->closing && PQstatus(pc->conn) == CONNECTION_OK &&
+        PQtransactionStatus(pc->conn) != PQTRANS_INERROR) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "DEALLOCATE %s", st->name);
+        PQclear(PQexec(pc->conn, sql));
+    }
+    free(st);
+}
+
+/* Parameter arrays for up to this many values live on the stack. */
+#define PG_STACK_PARAMS STMT_CACHE_MAX_PARAMS
+
+typedef struct {
+    const char **vals;
+    int *lens, *fmts;
+    Oid *types;
+    char *nums;
+    char sig[PG_STACK_PARAMS + 1]; /* per value 'b' (bytea, typed at prepare) or '.' */
+    const char *s_vals[PG_STACK_PARAMS];
+    int s_lens[PG_STACK_PARAMS], s_fmts[PG_STACK_PARAMS];
+    Oid s_types[PG_STACK_PARAMS];
+    char s_nums[PG_STACK_PARAMS * 32];
+    int heap;
+} pg_params;
+
+static void params_free(pg_params *pp)
+{
+    if (!pp->heap) return;
+    free(pp->vals);
+    free(pp->lens);
+    free(pp->fmts);
+    free(pp->types);
+    free(pp->nums);
+}
+
+static int params_build(pg_params *pp, const meta_val *params, int nparams, char *err,
+                        size_t errlen)
+{
+    size_t n = (size_t)nparams;
+    if (nparams <= PG_STACK_PARAMS) {
+        pp->vals = pp->s_vals;
+        pp->lens = pp->s_lens;
+        pp->fmts = pp->s_fmts;
+        pp->types = pp->s_types;
+        pp->nums = pp->s_nums;
+        pp->heap = 0;
+        memset(pp->s_vals, 0, n * sizeof(*pp->s_vals));
+        memset(pp->s_lens, 0, n * sizeof(*pp->s_lens));
+        memset(pp->s_fmts, 0, n * sizeof(*pp->s_fmts));
+        memset(pp->s_types, 0, n * sizeof(*pp->s_types));
+    } else {
+        pp->heap = 1;
+        pp->vals = calloc(n, sizeof(*pp->vals));
+        pp->lens = calloc(n, sizeof(*pp->lens));
+        pp->fmts = calloc(n, sizeof(*pp->fmts));
+        pp->types = calloc(n, sizeof(*pp->types));
+        pp->nums = calloc(n, 32);
+        if (!pp->vals || !pp->lens || !pp->fmts || !pp->types || !pp->nums) {
+            params_free(pp);
+            meta_seterr(err, errlen, "out of memory");
+            return META_ERR;
+        }
+    }
+    for (int i = 0; i < nparams; i++) {
+        const meta_val *v = &params[i];
+        char *num = pp->nums + (size_t)i * 32;
+        if (i < PG_STACK_PARAMS) pp->sig[i] = v->type == MV_BLOB ? 'b' : '.';
+        switch (v->type) {
+        case MV_NULL:
+            break;
+        case MV_INT:
+            snprintf(num, 32, "%lld", (long long)v->i);
+            pp->vals[i] = num;
+            break;
+        case MV_DOUBLE:
+            if (isnan(v->d))
+                snprintf(num, 32, "NaN");
+            else if (isinf(v->d))
+                snprintf(num, 32, "%sInfinity", v->d < 0 ? "-" : "");
+            else
+                snprintf(num, 32, "%.17g", v->d);
+            pp->vals[i] = num;
+            break;
+        case MV_TEXT:
+            pp->vals[i] = v->s;
+            break;
+        case MV_BLOB:
+            pp->vals[i] = v->s ? v->s : "";
+            pp->lens[i] = (int)v->len;
+            pp->fmts[i] = 1;
+            pp->types[i] = OID_BYTEA;
+            break;
+        default:
+            meta_seterr(err, errlen, "value %d has an unknown type", i + 1);
+            params_free(pp);
+            return META_ERR;
+        }
+    }
+    pp->sig[nparams <= PG_STACK_PARAMS ? nparams : 0] = 0;
+    return META_OK;
+}
+
+/* The cached prepared statement for sql, prepared now when new; NULL with *rc META_OK when
+ * the statement is not to be cached, NULL with an error code when preparing failed. */
+static pg_stmt *pg_prepared(pg_t *pc, const char *sql, int nparams, const pg_params *pp, char *err,
+                            size_t errlen, int *rc)
+{
+    *rc = META_OK;
+    if (nparams > STMT_CACHE_MAX_PARAMS) return NULL;
+    pg_stmt *st = stmt_cache_get(&pc->cache, sql, pp->sig);
+    if (st) return st;
     int n = 0;
     char *q = pg_rewrite(sql, &n);
     if (!q) {
@@ -178,77 +308,76 @@ static PGresult *pg_run(PGconn *conn, const char *sql, const meta_val *params, i
         *rc = META_ERR;
         return NULL;
     }
-    const char **vals = NULL;
-    int *lens = NULL, *fmts = NULL;
-    Oid *types = NULL;
-    char *nums = NULL;
-    if (nparams > 0) {
-        vals = calloc((size_t)nparams, sizeof(*vals));
-        lens = calloc((size_t)nparams, sizeof(*lens));
-        fmts = calloc((size_t)nparams, sizeof(*fmts));
-        types = calloc((size_t)nparams, sizeof(*types));
-        nums = calloc((size_t)nparams, 32);
-        if (!vals || !lens || !fmts || !types || !nums) {
-            meta_seterr(err, errlen, "out of memory");
-            *rc = META_ERR;
-            goto done;
-        }
+    st = calloc(1, sizeof(*st));
+    if (!st) {
+        free(q);
+        return NULL; /* run unprepared */
     }
-    for (int i = 0; i < nparams; i++) {
-        const meta_val *v = &params[i];
-        char *num = nums + (size_t)i * 32;
-        switch (v->type) {
-        case MV_NULL:
-            break;
-        case MV_INT:
-            snprintf(num, 32, "%lld", (long long)v->i);
-            vals[i] = num;
-            break;
-        case MV_DOUBLE:
-            if (isnan(v->d))
-                snprintf(num, 32, "NaN");
-            else if (isinf(v->d))
-                snprintf(num, 32, "%sInfinity", v->d < 0 ? "-" : "");
-            else
-                snprintf(num, 32, "%.17g", v->d);
-            vals[i] = num;
-            break;
-        case MV_TEXT:
-            vals[i] = v->s;
-            break;
-        case MV_BLOB:
-            vals[i] = v->s ? v->s : "";
-            lens[i] = (int)v->len;
-            fmts[i] = 1;
-            types[i] = OID_BYTEA;
-            break;
-        default:
-            meta_seterr(err, errlen, "value %d has an unknown type", i + 1);
-            *rc = META_ERR;
-            goto done;
-        }
-    }
-    PGresult *res = PQexecParams(conn, q, nparams, types, vals, lens, fmts, 0);
-    *rc = pg_map(conn, res, err, errlen);
+    snprintf(st->name, sizeof(st->name), "dlb_%lu", ++pc->next);
+    PGresult *res = PQprepare(pc->conn, st->name, q, nparams, pp->types);
     free(q);
-    free(vals);
-    free(lens);
-    free(fmts);
-    free(types);
-    free(nums);
+    *rc = pg_map(pc->conn, res, err, errlen);
+    PQclear(res);
+    if (*rc != META_OK) {
+        free(st);
+        return NULL;
+    }
+    if (stmt_cache_put(&pc->cache, sql, pp->sig, st)) {
+        pg_dealloc(pc, st);
+        return NULL; /* out of memory for the entry: run unprepared */
+    }
+    return st;
+}
+
+static PGresult *pg_run(pg_t *pc, const char *sql, const meta_val *params, int nparams, char *err,
+                        size_t errlen, int *rc)
+{
+    pg_params pp;
+    *rc = params_build(&pp, params, nparams, err, errlen);
+    if (*rc != META_OK) return NULL;
+    PGresult *res = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        pg_stmt *st = pg_prepared(pc, sql, nparams, &pp, err, errlen, rc);
+        if (!st && *rc != META_OK) break;
+        if (st) {
+            res = PQexecPrepared(pc->conn, st->name, nparams, pp.vals, pp.lens, pp.fmts, 0);
+        } else {
+            int n = 0;
+            char *q = pg_rewrite(sql, &n);
+            if (!q || n != nparams) {
+                if (q)
+                    meta_seterr(err, errlen, "statement has %d placeholders, %d values given", n,
+                                nparams);
+                else
+                    meta_seterr(err, errlen, "out of memory");
+                free(q);
+                *rc = META_ERR;
+                break;
+            }
+            res = PQexecParams(pc->conn, q, nparams, pp.types, pp.vals, pp.lens, pp.fmts, 0);
+            free(q);
+        }
+        *rc = pg_map(pc->conn, res, err, errlen);
+        if (*rc == META_OK || !st) break;
+        /* A table under a cached statement changed its columns ("cached plan must not change
+         * result type", 0A000): the statement is stale for good. Outside a transaction it is
+         * prepared afresh at once; inside one, the transaction has failed and its retry will. */
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (!state || strcmp(state, "0A000") != 0) break;
+        stmt_cache_drop(&pc->cache, st);
+        if (PQtransactionStatus(pc->conn) != PQTRANS_IDLE) {
+            *rc = META_CONFLICT;
+            break;
+        }
+        PQclear(res);
+        res = NULL;
+    }
+    params_free(&pp);
     if (*rc != META_OK) {
         PQclear(res);
         return NULL;
     }
     return res;
-done:
-    free(q);
-    free(vals);
-    free(lens);
-    free(fmts);
-    free(types);
-    free(nums);
-    return NULL;
 }
 
 static int64_t pg_exec(meta_conn *c, const char *sql, const meta_val *params, int nparams,
@@ -314,15 +443,16 @@ oom:
 
 static int pg_exec_script(meta_conn *c, const char *sql, char *err, size_t errlen)
 {
-    PGresult *res = PQexec(c->h, sql);
-    int rc = pg_map(c->h, res, err, errlen);
+    PGconn *conn = ((pg_t *)c->h)->conn;
+    PGresult *res = PQexec(conn, sql);
+    int rc = pg_map(conn, res, err, errlen);
     PQclear(res);
     return rc;
 }
 
 static int pg_in_transaction(meta_conn *c)
 {
-    PGTransactionStatusType t = PQtransactionStatus(c->h);
+    PGTransactionStatusType t = PQtransactionStatus(((pg_t *)c->h)->conn);
     return t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
 }
 
@@ -339,7 +469,12 @@ static void pg_notice(void *arg, const char *message)
 
 static void pg_disconnect(void *h)
 {
-    if (h) PQfinish(h);
+    pg_t *pc = h;
+    if (!pc) return;
+    pc->closing = 1;
+    stmt_cache_clear(&pc->cache);
+    PQfinish(pc->conn);
+    free(pc);
 }
 
 /* One bound statement during connection set-up; META_OK or a code with err set. */
@@ -419,8 +554,21 @@ static int pg_connect(meta_t *m, void **handle, char *err, size_t errlen)
         PQfinish(conn);
         return rc == META_BUSY ? META_BUSY : META_CONN;
     }
-    *handle = conn;
+    pg_t *pc = calloc(1, sizeof(*pc));
+    if (!pc) {
+        PQfinish(conn);
+        meta_seterr(err, errlen, "out of memory");
+        return META_CONN;
+    }
+    pc->conn = conn;
+    stmt_cache_init(&pc->cache, pg_dealloc, pc);
+    *handle = pc;
     return META_OK;
+}
+
+static stmt_cache *pg_cache(meta_conn *c)
+{
+    return &((pg_t *)c->h)->cache;
 }
 
 const meta_driver meta_pg_driver = {
@@ -431,5 +579,6 @@ const meta_driver meta_pg_driver = {
     .query = pg_query,
     .exec_script = pg_exec_script,
     .in_transaction = pg_in_transaction,
+    .cache = pg_cache,
     .begin_sql = "BEGIN",
 };

@@ -104,6 +104,14 @@ static const migration_t migrations[] = {
     {2, "lineage: jobs, runs, events, datasets, edges, outbox", NULL,
      LINEAGE_DDL("INTEGER PRIMARY KEY"), LINEAGE_DDL("BIGSERIAL PRIMARY KEY"), NULL},
     {3, "lineage delivery: per-run ordering key in the outbox", DELIVERY_DDL, NULL, NULL, NULL},
+    /* The graph's fingerprint (src/lineage/graph.c) aggregates updated_at of every job and
+     * dataset on each deep graph request: these make it a scan of small index entries instead
+     * of the rows, where facets (often kilobytes, spilling to overflow pages) come before
+     * updated_at and SQLite would read through them to reach it. */
+    {4, "lineage graph: updated_at indexes for the fingerprint",
+     "CREATE INDEX ol_jobs_updated ON ol_jobs(updated_at);"
+     "CREATE INDEX ol_datasets_updated ON ol_datasets(updated_at);",
+     NULL, NULL, NULL},
     /* API keys (src/auth): only a salted SHA-256 of each secret is kept. Numbered apart from
      * the lineage series so that the two can grow independently. */
     {20, "api keys",

@@ -637,6 +637,114 @@ static void test_connection_lost(void **state)
         assert_int_equal(meta_ping(f->m, err, sizeof(err)), META_OK);
 }
 
+/* The prepared-statement cache: the same SQL text runs from the cache with fresh values, a
+ * blob and a text value in the same place each get a statement of their own on PostgreSQL,
+ * the cache stays bounded, a column change under a cached SELECT * is survived, and a
+ * reconnect starts empty. */
+static void test_statement_cache(void **state)
+{
+    fixture *f = fx(state);
+    char err[256], sql[128];
+    meta_conn *c = meta_acquire(f->m);
+    assert_non_null(c);
+    ok_exec(c, "DROP TABLE IF EXISTS sc_t");
+    ok_exec(c, "CREATE TABLE sc_t (k INTEGER PRIMARY KEY, v TEXT)");
+    uint64_t h0, m0, h1, m1;
+    int n0, n1;
+    meta_stmt_stats(c, &h0, &m0, &n0);
+    for (int i = 0; i < 20; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "v%d", i);
+        meta_val p[] = {MVINT(i), MVTEXT(v)};
+        if (meta_exec(c, "INSERT INTO sc_t (k, v) VALUES (?, ?)", p, 2, err, sizeof(err)) != 1)
+            fail_msg("insert %d: %s", i, err);
+    }
+    meta_stmt_stats(c, &h1, &m1, &n1);
+    assert_int_equal(m1 - m0, 1);
+    assert_int_equal(h1 - h0, 19);
+    /* Values are bound per call, not remembered from the first one. */
+    for (int i = 0; i < 20; i += 7) {
+        meta_val p[] = {MVINT(i)};
+        int rc;
+        meta_result *r =
+            meta_query(c, "SELECT v FROM sc_t WHERE k = ?", p, 1, &rc, err, sizeof(err));
+        if (!r) fail_msg("select: %s", err);
+        char want[16];
+        snprintf(want, sizeof(want), "v%d", i);
+        assert_string_equal(meta_result_get(r, 0, 0), want);
+        meta_result_free(r);
+    }
+    /* A wrong number of values is still refused when the statement is cached. */
+    meta_val one[] = {MVINT(1)};
+    assert_int_equal(
+        meta_exec(c, "INSERT INTO sc_t (k, v) VALUES (?, ?)", one, 1, err, sizeof(err)), META_ERR);
+    assert_non_null(strstr(err, "placeholders"));
+    /* Same text, a blob where text was: a statement typed for bytea on PostgreSQL. */
+    meta_val pb[] = {MVINT(100), MVBLOB("ab", 2)};
+    if (!f->pg) {
+        if (meta_exec(c, "INSERT INTO sc_t (k, v) VALUES (?, ?)", pb, 2, err, sizeof(err)) != 1)
+            fail_msg("blob insert: %s", err);
+    }
+    /* Bounded: many distinct statements, each still answered correctly. */
+    for (int i = 0; i < 300; i++) {
+        snprintf(sql, sizeof(sql), "SELECT k + %d FROM sc_t WHERE k = ?", i);
+        meta_val p[] = {MVINT(7)};
+        assert_int_equal(count_rows(c, sql, p, 1), 7 + i);
+    }
+    meta_stmt_stats(c, &h1, &m1, &n1);
+    assert_true(n1 > 0 && n1 <= 96);
+    /* The table changes its columns under a cached SELECT *. */
+    assert_int_equal(count_rows(c, "SELECT count(*) FROM (SELECT * FROM sc_t) x", NULL, 0),
+                     21 - f->pg);
+    int rc;
+    meta_result *r =
+        meta_query(c, "SELECT * FROM sc_t WHERE k = 1", NULL, 0, &rc, err, sizeof(err));
+    if (!r) fail_msg("select *: %s", err);
+    assert_int_equal(meta_result_cols(r), 2);
+    meta_result_free(r);
+    ok_exec(c, "ALTER TABLE sc_t ADD COLUMN w INTEGER");
+    r = meta_query(c, "SELECT * FROM sc_t WHERE k = 1", NULL, 0, &rc, err, sizeof(err));
+    if (!r) fail_msg("select * after ALTER: %s", err);
+    assert_int_equal(meta_result_cols(r), 3);
+    meta_result_free(r);
+    ok_exec(c, "DROP TABLE sc_t");
+    meta_release(f->m, c);
+    /* A reconnect drops the connections and their statements. */
+    meta_reconnect(f->m);
+    c = meta_acquire(f->m);
+    assert_non_null(c);
+    meta_stmt_stats(c, &h1, &m1, &n1);
+    assert_int_equal(n1, 0);
+    assert_int_equal(h1, 0);
+    ok_exec(c, "SELECT 1");
+    meta_release(f->m, c);
+}
+
+/* A cached statement inside a rolled-back transaction, then reused after it. */
+static void test_statement_cache_transactions(void **state)
+{
+    fixture *f = fx(state);
+    char err[256];
+    meta_conn *c = meta_acquire(f->m);
+    assert_non_null(c);
+    ok_exec(c, "DROP TABLE IF EXISTS sc_tx");
+    ok_exec(c, "CREATE TABLE sc_tx (k INTEGER PRIMARY KEY)");
+    const char *ins = "INSERT INTO sc_tx (k) VALUES (?)";
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(meta_begin(c), META_OK);
+        meta_val p[] = {MVINT(1)};
+        assert_int_equal(meta_exec(c, ins, p, 1, err, sizeof(err)), 1);
+        /* A unique violation fails the statement (and on PostgreSQL the transaction). */
+        assert_int_equal(meta_exec(c, ins, p, 1, err, sizeof(err)), META_CONFLICT);
+        assert_int_equal(meta_rollback(c), META_OK);
+    }
+    meta_val p2[] = {MVINT(2)};
+    assert_int_equal(meta_exec(c, ins, p2, 1, err, sizeof(err)), 1);
+    assert_int_equal(count_rows(c, "SELECT count(*) FROM sc_tx", NULL, 0), 1);
+    ok_exec(c, "DROP TABLE sc_tx");
+    meta_release(f->m, c);
+}
+
 static void test_open_failure_message(void **state)
 {
     fixture *f = fx(state);
@@ -677,7 +785,8 @@ int main(void)
         cmocka_unit_test(test_injection_verbatim), cmocka_unit_test(test_exec_script),             \
         cmocka_unit_test(test_pool_threads), cmocka_unit_test(test_pool_exhaustion),               \
         cmocka_unit_test(test_reconnect), cmocka_unit_test(test_connection_lost),                  \
-        cmocka_unit_test(test_open_failure_message)
+        cmocka_unit_test(test_open_failure_message), cmocka_unit_test(test_statement_cache),       \
+        cmocka_unit_test(test_statement_cache_transactions)
 
     const struct CMUnitTest sqlite_tests[] = {TESTS};
     const struct CMUnitTest pg_tests[] = {TESTS};

@@ -66,6 +66,9 @@ int64_t lake_table_id(lake_t *l, int64_t snapshot, const char *schema, const cha
  * mapped by field id (renames, added columns), deleted rows removed (delete files and inlined
  * deletes), inlined rows included. Cheap when con is already bound to that snapshot. */
 int lake_bind(lake_t *l, duckdb_connection con, int64_t snapshot, dlb_err *err);
+/* Tables of at most rows rows are copied into a temp table by lake_bind instead of being
+ * views (faster queries, see read_bind.c); 0 or less: never. For tests of both paths. */
+void lake_set_materialize_rows(lake_t *l, int64_t rows);
 
 /* Lake on S3: the views of lake_bind read the files' local cache copies, which must be present
  * while a query binds and runs. lake_pin_snapshot downloads the missing files of every table of

@@ -25,17 +25,23 @@ struct lake {
     /* data_path made absolute for reading: a relative stored data_path is taken relative to
      * DATA_DIR (the SQLite catalog's folder), see docs/lake-format.md "Reading". Ends '/'. */
     char data_root[4096];
-    int encrypted;               /* ducklake_metadata 'encrypted' = 'true' */
-    uint64_t token;              /* unique per lake_open in this process: tags bound connections */
-    int lock_ok;                 /* lock initialised (lake_close destroys it) */
-    duckdb_database count_db;    /* private in-memory DuckDB for exact row counts (lazy) */
-    duckdb_connection count_con; /* used under lock */
+    int encrypted;                /* ducklake_metadata 'encrypted' = 'true' */
+    uint64_t token;               /* unique per lake_open in this process: tags bound connections */
+    int lock_ok;                  /* lock initialised (lake_close destroys it) */
+    int64_t materialize_max_rows; /* read_bind.c: relations up to this many rows are copied */
+    duckdb_database count_db;     /* private in-memory DuckDB for exact row counts (lazy) */
+    duckdb_connection count_con;  /* used under lock */
     /* ---- lake on S3 (remote.c) ---- */
     struct store *store;      /* the object store (lake_open_store), or NULL */
     int remote;               /* data_root is an s3:// URL: files live in the store */
     char upload_dir[4096];    /* DATA_DIR/tmp/ (ends '/'): Parquet files before their upload */
     struct lake_cache *cache; /* local copies of the store's files (remote only) */
 };
+
+/* Bounds of the tables lake_bind copies into a temp table (read_bind.c, materialize): rows
+ * (lake_set_materialize_rows, default below) and bytes of data files. */
+#define LAKE_MATERIALIZE_MAX_ROWS  10000
+#define LAKE_MATERIALIZE_MAX_BYTES (256 << 10)
 
 /* ---- reader internals (read_catalog.c) ------------------------------------------------- */
 

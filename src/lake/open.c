@@ -262,6 +262,7 @@ lake_t *lake_open_store(const struct config *cfg, struct meta *meta, struct stor
     l->postgres = strcmp(meta_backend(meta), "postgres") == 0;
     l->pinned_snapshot = -1;
     l->inlining_row_limit = (int)cfg->db_ducklake_data_inlining_row_limit;
+    l->materialize_max_rows = LAKE_MATERIALIZE_MAX_ROWS;
     l->token = atomic_fetch_add(&g_token, 1) + 1;
     if (pthread_mutex_init(&l->lock, NULL) != 0) {
         free(l);

@@ -2,7 +2,8 @@
  *
  * Per connection (all TEMP, so connections bound to different snapshots do not see each
  * other's objects):
- *   temp.main.__dlb_rel_<table_id>   the relation with its row id (__dlb_rowid), read_sql.c
+ *   temp.main.__dlb_rel_<table_id>   the relation with its row id (__dlb_rowid), read_sql.c;
+ *                                    a temp table holding it for small tables (materialize)
  *   temp.main."<table>"              main-schema tables: the relation without the row id
  *   temp.main."__dlb_pub:<n>:<schema>.<table>"  same for other schemas, reached through
  *   <schema>.main."<table>"          a view in an in-memory database ATTACHed as <schema>
@@ -317,6 +318,21 @@ static void pub_name(const lake_table *t, char *out, size_t n)
         snprintf(out, n, "__dlb_pub:%zu:%s.%s", strlen(t->schema), t->schema, t->name);
 }
 
+/* Whether t's relation is copied into a temp table instead of being a view. Every query of a
+ * view over read_parquet binds it twice (DuckDB re-binds a prepared statement that reads files
+ * when it executes): for a handful of rows that planning is most of the query's time (count(*)
+ * of a 3-row table: ~4 M instructions through the view, ~0.5 M from a table). The copy is made
+ * once per bind (snapshot or newer commit) and per connection, hence the small bound. */
+static int materialize(const lake_t *l, const lake_table *t, int inlined_rows)
+{
+    int64_t rows = inlined_rows, bytes = 0;
+    for (int i = 0; i < t->nfiles; i++) {
+        rows += t->files[i].record_count;
+        bytes += t->files[i].file_size;
+    }
+    return rows <= l->materialize_max_rows && bytes <= LAKE_MATERIALIZE_MAX_BYTES;
+}
+
 /* Creates the relation and public views of one table. */
 static int bind_table(lake_t *l, meta_conn *c, duckdb_connection con, const lake_table *t,
                       int64_t s, dlb_err *err)
@@ -339,12 +355,14 @@ static int bind_table(lake_t *l, meta_conn *c, duckdb_connection con, const lake
     lake_bind_extra x = {.inlined_table = loaded ? inl : NULL, .file_has_idel = has};
     sql = lake_relation_sql(t, &x, s, err);
     if (!sql) goto out;
-    int fail = buf_appends(&b, "CREATE TEMP VIEW ");
+    int small = materialize(l, t, loaded);
+    int fail = buf_appends(&b, small ? "CREATE TEMP TABLE " : "CREATE TEMP VIEW ");
     fail |= lake_sql_ident(&b, rel);
     fail |= buf_appends(&b, " AS ");
     fail |= buf_appends(&b, sql);
     if (fail) goto oom;
-    if (ddb_exec(con, b.data, err) != 0 || remember(con, "view", rel, err) != 0) goto out;
+    if (ddb_exec(con, b.data, err) != 0 || remember(con, small ? "table" : "view", rel, err) != 0)
+        goto out;
     buf_reset(&b);
     fail |= buf_appends(&b, "CREATE OR REPLACE TEMP VIEW ");
     fail |= lake_sql_ident(&b, pub);
@@ -450,4 +468,9 @@ out:
     lake_tables_free(t, n);
     meta_release(l->meta, c);
     return rc;
+}
+
+void lake_set_materialize_rows(lake_t *l, int64_t rows)
+{
+    l->materialize_max_rows = rows > 0 ? rows : -1;
 }

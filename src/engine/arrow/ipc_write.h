@@ -1,5 +1,5 @@
-/* Arrow IPC writer: a schema (C Data Interface) and record batches (struct arrays, one per
- * DuckDB chunk) to the IPC stream format (Schema message, RecordBatch messages, end-of-stream
+/* Arrow IPC writer: a schema (C Data Interface) and record batches (struct arrays: a DuckDB
+ * chunk, or many gathered by encode_arrow.c) to the IPC stream format (Schema message, RecordBatch messages, end-of-stream
  * marker) or the file format (ARROW1 magic, the same messages, a footer with the batch
  * blocks). Messages are framed with the continuation marker and a length; every body buffer is
  * padded to 8 bytes. Only the current batch is ever held: memory stays flat.

@@ -1,12 +1,15 @@
-/* query_run for QF_ARROW: a streaming result, each DuckDB chunk turned into an Arrow array by
- * DuckDB (duckdb_data_chunk_to_arrow, the connection's Arrow options) and written as one IPC
- * record batch (engine/arrow/ipc_write.h). UUIDs, which DuckDB's default options export as
- * text, are marked with the arrow.uuid extension so that the writer sends them as
- * fixed-size binary(16). */
+/* query_run for QF_ARROW: a streaming result written as IPC record batches
+ * (engine/arrow/ipc_write.h). When every column is flat, chunks are gathered into batches of up
+ * to ARROW_BATCH_ROWS rows straight from the vectors (engine/encode_arrow.h); otherwise each
+ * DuckDB chunk is turned into an Arrow array by DuckDB (duckdb_data_chunk_to_arrow, the
+ * connection's Arrow options) and written as one record batch. Both follow the schema
+ * duckdb_to_arrow_schema gives. UUIDs, which DuckDB's default options export as text, are
+ * marked with the arrow.uuid extension so that the writer sends them as fixed-size binary(16). */
 #include "engine/query_internal.h"
 
 #include "engine/arrow/abi.h"
 #include "engine/arrow/ipc_write.h"
+#include "engine/encode_arrow.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +72,16 @@ static int duck_error(duckdb_error_data e, int status, const char *code, dlb_err
     return bad ? -1 : 0;
 }
 
+/* Writes the rows the batcher holds as one record batch (none when it holds none). */
+static int batch_out(ipc_writer *w, arrow_batcher *bt, dlb_err *err)
+{
+    struct ArrowArray a;
+    arrow_batcher_batch(bt, &a);
+    int rc = a.length > 0 ? ipc_writer_batch(w, &a, err) : 0;
+    arrow_batcher_reset(bt);
+    return rc;
+}
+
 int query_run_arrow(duckdb_connection con, duckdb_prepared_statement st, const query_limits *lim,
                     query_sink sink, void *sink_ctx, query_outcome *out, dlb_err *err)
 {
@@ -81,6 +94,7 @@ int query_run_arrow(duckdb_connection con, duckdb_prepared_statement st, const q
     int rc = -1;
     query_columns cols = {0};
     ipc_writer *w = NULL;
+    arrow_batcher *bt = NULL;
     duckdb_arrow_options opts = NULL;
     struct ArrowSchema schema;
     memset(&schema, 0, sizeof(schema));
@@ -97,6 +111,7 @@ int query_run_arrow(duckdb_connection con, duckdb_prepared_statement st, const q
     for (size_t k = 0; k < nsw; k++)
         sw[k].node->metadata = sw[k].meta;
     if (!w) goto done;
+    bt = arrow_batcher_new(&schema, cols.types, cols.n);
     int64_t max = lim && lim->max_rows > 0 ? lim->max_rows : INT64_MAX;
     for (;;) {
         duckdb_data_chunk ch = duckdb_fetch_chunk(res);
@@ -118,21 +133,30 @@ int query_run_arrow(duckdb_connection con, duckdb_prepared_statement st, const q
             out->truncated = 1;
             duckdb_data_chunk_set_size(ch, (idx_t)n);
         }
-        struct ArrowArray arr;
-        memset(&arr, 0, sizeof(arr));
-        int erc = n > 0 ? duck_error(duckdb_data_chunk_to_arrow(opts, ch, &arr), 500,
+        int erc = 0;
+        if (bt && n > 0) {
+            erc = arrow_batcher_add(bt, ch, (size_t)n, err);
+            duckdb_destroy_data_chunk(&ch);
+            if (erc < 0) goto done;
+            if (erc && batch_out(w, bt, err)) goto enc_failed;
+        } else {
+            struct ArrowArray arr;
+            memset(&arr, 0, sizeof(arr));
+            erc = n > 0 ? duck_error(duckdb_data_chunk_to_arrow(opts, ch, &arr), 500,
                                      "internal_error", err)
                         : 0;
-        duckdb_destroy_data_chunk(&ch);
-        if (erc) goto done;
-        if (n > 0) {
-            erc = ipc_writer_batch(w, &arr, err);
-            if (arr.release) arr.release(&arr);
-            if (erc) goto enc_failed;
+            duckdb_destroy_data_chunk(&ch);
+            if (erc) goto done;
+            if (n > 0) {
+                erc = ipc_writer_batch(w, &arr, err);
+                if (arr.release) arr.release(&arr);
+                if (erc) goto enc_failed;
+            }
         }
         out->rows += n;
         if (out->truncated) break;
     }
+    if (bt && batch_out(w, bt, err)) goto enc_failed;
     if (ipc_writer_end(w, err)) goto enc_failed;
     rc = 0;
     goto done;
@@ -147,6 +171,7 @@ done:
         out->bytes = ipc_writer_bytes(w);
     }
     ipc_writer_free(w);
+    arrow_batcher_free(bt);
     if (schema.release) schema.release(&schema);
     if (opts) duckdb_destroy_arrow_options(&opts);
     query_columns_free(&cols);

@@ -11,6 +11,7 @@
 
 #include "engine/arrow/ipc_read.h"
 #include "engine/arrow/ipc_write.h"
+#include "engine/encode_arrow.h"
 #include "engine/ingest.h"
 #include "engine/query.h"
 
@@ -74,13 +75,17 @@ static bytes arrow_of(const char *sql)
     return b;
 }
 
-/* Drains a reader over data; 0 when the whole input read cleanly, else -1 with e. */
-static int drain(const void *data, size_t len, int64_t *rows, dlb_err *e)
+/* Drains a reader over data; 0 when the whole input read cleanly, else -1 with e. The largest
+ * batch's row count goes to *largest, the number of batches to *batches (when not NULL). */
+static int drain_batches(const void *data, size_t len, int64_t *rows, int64_t *batches,
+                         int64_t *largest, dlb_err *e)
 {
     ipc_reader *r = ipc_reader_open_mem(data, len, e);
     if (!r) return -1;
     int rc = 0;
     if (rows) *rows = 0;
+    if (batches) *batches = 0;
+    if (largest) *largest = 0;
     for (;;) {
         struct ArrowArray a;
         if (ipc_reader_next(r, &a, e)) {
@@ -89,10 +94,17 @@ static int drain(const void *data, size_t len, int64_t *rows, dlb_err *e)
         }
         if (!a.release) break;
         if (rows) *rows += a.length;
+        if (batches) (*batches)++;
+        if (largest && a.length > *largest) *largest = a.length;
         a.release(&a);
     }
     ipc_reader_close(r);
     return rc;
+}
+
+static int drain(const void *data, size_t len, int64_t *rows, dlb_err *e)
+{
+    return drain_batches(data, len, rows, NULL, NULL, e);
 }
 
 /* Registers data as view name on g_con; the reader stays open until the caller closes it. */
@@ -235,6 +247,88 @@ static void test_empty_and_truncated_result(void **state)
     assert_int_equal(drain(c.data, c.len, &rows, &e), 0);
     assert_int_equal(rows, 2100);
     duckdb_destroy_prepare(&st);
+    free(c.data);
+}
+
+/* Flat columns go through encode_arrow.c, several chunks a batch when rows are narrow: NULLs at
+ * every bit position (a filter makes chunks of odd sizes, so chunks start at any bit of the
+ * batch's validity and boolean bitmaps), decimals of every storage width, both string offset
+ * widths' paths through the writer, and max_rows cutting a chunk short. */
+static void test_flat_batches(void **state)
+{
+    (void)state;
+    exec("CREATE OR REPLACE TABLE flat AS SELECT i AS id, "
+         "CASE WHEN i % 7 = 0 THEN NULL ELSE i % 3 = 0 END AS b, "
+         "CASE WHEN i % 11 = 0 THEN NULL ELSE (i % 100)::TINYINT END AS i8, "
+         "(i % 30000 - 15000)::SMALLINT AS i16, (i * 7)::INTEGER AS i32, CASE WHEN i % 13 = 1 THEN "
+         "NULL ELSE i * "
+         "100000000000 END AS i64, (i % 200)::UTINYINT AS u8, (i % 60000)::USMALLINT AS u16, "
+         "(i * 3)::UINTEGER AS u32, (i * 18446744073)::UBIGINT AS u64, (i / 3.0)::FLOAT AS f32, "
+         "CASE WHEN i % 5 = 0 THEN NULL ELSE i / 7.0 END::DOUBLE AS f64, "
+         "((i % 7000) * -0.125)::DECIMAL(4,1) AS d4, (i * -1.25)::DECIMAL(9,2) AS d9, "
+         "(i * -1.5)::DECIMAL(18,3) AS d18, (i * -12345678901.123456789)::DECIMAL(38,10) AS d38, "
+         "CASE WHEN i % 9 = 4 THEN NULL WHEN i % 9 = 5 THEN '' ELSE 's' || i || repeat('é', "
+         "(i % 17)::INTEGER) END AS s, CASE WHEN i % 4 = 0 THEN NULL ELSE ('b' || i)::BLOB END AS "
+         "bl, DATE '2020-01-01' + (i % 10000)::INTEGER AS dt, TIME '00:00:00' + INTERVAL (i % "
+         "86400) SECOND AS t, TIMESTAMP '2020-01-01 00:00:00.123456' + INTERVAL (i) SECOND AS ts, "
+         "TIMESTAMPTZ '2021-06-01 00:00:00+00' + INTERVAL (i) MINUTE AS tz, "
+         "('2020-01-01'::TIMESTAMP_S + INTERVAL (i) SECOND)::TIMESTAMP_S AS ts_s, "
+         "('2020-01-01'::TIMESTAMP_MS + INTERVAL (i) SECOND)::TIMESTAMP_MS AS ts_ms, "
+         "('2020-01-01'::TIMESTAMP_NS + INTERVAL (i) SECOND)::TIMESTAMP_NS AS ts_ns "
+         "FROM range(150000) r(i)");
+    const char *q = "SELECT * FROM flat WHERE id % 3 <> 1 OR id % 5 = 0"; /* odd-sized chunks */
+    bytes b = arrow_of(q);
+    int64_t rows, batches, largest;
+    dlb_err e = {0};
+    assert_int_equal(drain_batches(b.data, b.len, &rows, &batches, &largest, &e), 0);
+    int64_t want = scalar_i64("SELECT count(*) FROM flat WHERE id % 3 <> 1 OR id % 5 = 0");
+    assert_int_equal(rows, want);
+    assert_true(batches >= 2 && largest <= ARROW_BATCH_ROWS + (int64_t)duckdb_vector_size());
+    struct ArrowArrayStream st;
+    ipc_reader *r = scan_as(&b, "flat_rt", &st);
+    assert_int_equal(scalar_i64("SELECT count(*) FROM (DESCRIBE flat) a JOIN (DESCRIBE flat_rt) b "
+                                "USING (column_name) WHERE a.column_type <> b.column_type "
+                                "AND a.column_name NOT IN ('tz')"),
+                     0);
+    exec("CREATE OR REPLACE TABLE flat_rt_t AS SELECT * FROM flat_rt");
+    exec("CREATE OR REPLACE TABLE flat_want AS SELECT * FROM flat WHERE id % 3 <> 1 OR id % 5 = 0");
+    compare_tables("flat_want", "flat_rt_t");
+    exec("DROP VIEW flat_rt");
+    ipc_reader_close(r);
+    free(b.data);
+
+    /* narrow rows: several odd-sized chunks gathered into one batch */
+    b = arrow_of("SELECT id, b, i8, s FROM flat WHERE id % 3 <> 1 OR id % 5 = 0");
+    assert_int_equal(drain_batches(b.data, b.len, &rows, &batches, &largest, &e), 0);
+    assert_int_equal(rows, want);
+    assert_true(largest > (int64_t)duckdb_vector_size());
+    r = scan_as(&b, "narrow_rt", &st);
+    exec("CREATE OR REPLACE TABLE narrow_rt_t AS SELECT * FROM narrow_rt");
+    exec("CREATE OR REPLACE TABLE narrow_want AS SELECT id, b, i8, s FROM flat WHERE id % 3 <> 1 "
+         "OR id % 5 = 0");
+    compare_tables("narrow_want", "narrow_rt_t");
+    exec("DROP VIEW narrow_rt");
+    ipc_reader_close(r);
+    free(b.data);
+
+    /* max_rows in the middle of a chunk */
+    duckdb_prepared_statement ps;
+    assert_int_equal(query_prepare(g_con, "SELECT id, s FROM flat ORDER BY id", &ps, &e), 0);
+    bytes c = {0};
+    query_limits lim = {.max_rows = 70001};
+    query_outcome out;
+    assert_int_equal(query_run(g_con, ps, QF_ARROW, &lim, sink_fn, &c, &out, &e), 0);
+    duckdb_destroy_prepare(&ps);
+    assert_int_equal(out.rows, 70001);
+    assert_true(out.truncated);
+    assert_int_equal(drain(c.data, c.len, &rows, &e), 0);
+    assert_int_equal(rows, 70001);
+    r = scan_as(&c, "flat_cut", &st);
+    assert_int_equal(scalar_i64("SELECT count(*) FROM flat_cut JOIN flat USING (id) WHERE "
+                                "flat_cut.s IS NOT DISTINCT FROM flat.s AND id < 70001"),
+                     70001);
+    exec("DROP VIEW flat_cut");
+    ipc_reader_close(r);
     free(c.data);
 }
 
@@ -467,6 +561,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_stream),
         cmocka_unit_test(test_roundtrip_file),
         cmocka_unit_test(test_empty_and_truncated_result),
+        cmocka_unit_test(test_flat_batches),
         cmocka_unit_test(test_negotiate),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_corpus_files),

@@ -1,8 +1,8 @@
-/* Arrow IPC writer: a schema (C Data Interface) and record batches (struct arrays, one per
- * DuckDB chunk) to the IPC stream format (Schema message, RecordBatch messages, end-of-stream
- * marker) or the file format (ARROW1 magic, the same messages, a footer with the batch
- * blocks). Messages are framed with the continuation marker and a length; every body buffer is
- * padded to 8 bytes. Only the current batch is ever held: memory stays flat.
+/* Arrow IPC writer: a schema (C Data Interface) and record batches (struct arrays: a DuckDB
+ * chunk, or many gathered by encode_arrow.c) to the IPC stream format (Schema message, RecordBatch
+ * messages, end-of-stream marker) or the file format (ARROW1 magic, the same messages, a footer
+ * with the batch blocks). Messages are framed with the continuation marker and a length; every body
+ * buffer is padded to 8 bytes. Only the current batch is ever held: memory stays flat.
  *
  * Types: null, bool, int8..64, uint8..64, float16/32/64, decimal128, utf8/binary and their
  * large variants, fixed-size binary, date32/64, time32/64, timestamp (unit, time zone),

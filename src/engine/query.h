@@ -22,8 +22,9 @@ int query_prepare(duckdb_connection con, const char *sql, duckdb_prepared_statem
 
 /* ---- formats -------------------------------------------------------------------------------- */
 
-/* QF_ARROW: the Arrow IPC stream format (application/vnd.apache.arrow.stream), one record
- * batch per DuckDB chunk (engine/arrow/ipc_write.h). */
+/* QF_ARROW: the Arrow IPC stream format (application/vnd.apache.arrow.stream); flat columns
+ * batch several DuckDB chunks (about 128 KiB of values, engine/encode_arrow.h), nested ones
+ * one batch per chunk (engine/arrow/ipc_write.h). */
 typedef enum { QF_JSON, QF_NDJSON, QF_CSV, QF_PARQUET, QF_ARROW } query_format;
 #define QF_COUNT 5
 

@@ -7,7 +7,9 @@
 # Starts the e2e S3 stack (s3rver behind the SigV4-verifying front, tests/e2e/lib/s3.js) and the
 # server with STORAGE_BACKEND=s3, then prints, from one run, the upload and download MB/s of one
 # object through the API (PUT / GET /datasets/{bucket}/{object}, curl) beside curl talking to the
-# same S3 endpoint directly with its own SigV4 signing (--aws-sigv4), target ours >= 0.8x.
+# same S3 endpoint directly with its own SigV4 signing (--aws-sigv4), target ours >= 0.8x; and,
+# for uploads, beside curl speaking the same multipart protocol the API uses (same part size,
+# three parts in flight), which puts s3rver's cost of assembling parts on both sides.
 # Both paths cross the same front and s3rver; the API path adds one more hop (uploads go on
 # to S3 as they arrive, in parallel multipart parts above STORAGE_MULTIPART_THRESHOLD, which
 # s3rver then assembles). Also printed: CPU seconds per transfer of the server and of the S3
@@ -120,6 +122,38 @@ direct_up() {
         -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' -H 'Content-Type: application/octet-stream' \
         "http://$endpoint/bench-direct/obj.bin"
 }
+# The same protocol as the API's multipart path, by curl: CreateMultipartUpload, the object's
+# parts (THRESHOLD bytes each, as the server cuts them) three at a time, CompleteMultipartUpload.
+# s3rver's cost of assembling parts is then on both sides; the split into part files is done
+# once, before the timing.
+direct_mp_up() {
+    local t0 t1 id code
+    t0=$(date +%s.%N)
+    id=$(curl -s "${sigv4[@]}" -X POST -H "x-amz-content-sha256: $EMPTY_SHA" \
+        "http://$endpoint/bench-direct/obj-mp.bin?uploads=" | sed -n 's:.*<UploadId>\(.*\)</UploadId>.*:\1:p')
+    [ -n "$id" ] || { echo "000 0"; return; }
+    # xargs appends "<part number> <file>" after the fixed arguments: $0 dir, $1 user, $2
+    # endpoint, $3 upload id, $4 part number, $5 part file.
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    ls "$tmp/parts" | sort | awk '{ print NR, $0 }' | xargs -P3 -n2 sh -c \
+        'curl -s -o /dev/null -D "$0/h.$4" -T "$0/parts/$5" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$1" \
+           -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://$2/bench-direct/obj-mp.bin?partNumber=$4&uploadId=$3"' \
+        "$tmp" "$AK:$SK" "$endpoint" "$id"
+    {
+        echo "<CompleteMultipartUpload>"
+        for h in $(ls "$tmp" | grep '^h\.' | sort -t. -k2 -n); do
+            echo "<Part><PartNumber>${h#h.}</PartNumber><ETag>$(tr -d '\r' <"$tmp/$h" | sed -n 's/^[Ee][Tt][Aa][Gg]: *//p')</ETag></Part>"
+        done
+        echo "</CompleteMultipartUpload>"
+    } >"$tmp/complete.xml"
+    rm -f "$tmp"/h.*
+    code=$(curl -s -o "$tmp/out" -w '%{http_code}' "${sigv4[@]}" -X POST --data-binary @"$tmp/complete.xml" \
+        -H "x-amz-content-sha256: $(sha256sum "$tmp/complete.xml" | cut -d' ' -f1)" \
+        "http://$endpoint/bench-direct/obj-mp.bin?uploadId=$id")
+    grep -q CompleteMultipartUploadResult "$tmp/out" || { code=502; cat "$tmp/out" >&2; }
+    t1=$(date +%s.%N)
+    echo "$code $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+}
 api_down() {
     curl -s -o "$tmp/down.bin" -w '%{http_code} %{time_total}\n' "$url/datasets/bench-api/obj.bin"
 }
@@ -142,7 +176,10 @@ cpu_of() {
 hz=$(getconf CLK_TCK)
 
 declare -A T C S
-for what in api_up direct_up api_down direct_down; do
+EMPTY_SHA=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+mkdir -p "$tmp/parts"
+split -b "$THRESHOLD" -d -a 4 "$tmp/obj.bin" "$tmp/parts/p"
+for what in api_up direct_up direct_mp_up api_down direct_down; do
     : >"$tmp/times"
     c0=$(cpu_of "$pid")
     s0=$(cpu_of "$s3pid")
@@ -167,7 +204,9 @@ done
 printf '%-10s %14s %14s %10s\n' "" "API (MB/s)" "curl->S3 (MB/s)" "ratio"
 printf '%-10s %14s %14s %10s\n' upload "$(mbps "${T[api_up]}")" "$(mbps "${T[direct_up]}")" \
     "$(ratio "${T[api_up]}" "${T[direct_up]}")"
+printf '%-10s %14s %14s %10s\n' "upload vs curl multipart" "$(mbps "${T[api_up]}")" "$(mbps "${T[direct_mp_up]}")" \
+    "$(ratio "${T[api_up]}" "${T[direct_mp_up]}")"
 printf '%-10s %14s %14s %10s\n' download "$(mbps "${T[api_down]}")" "$(mbps "${T[direct_down]}")" \
     "$(ratio "${T[api_down]}" "${T[direct_down]}")"
-echo "bench/storage: seconds (best of $RUNS): api_up ${T[api_up]} direct_up ${T[direct_up]} api_down ${T[api_down]} direct_down ${T[direct_down]}"
-echo "bench/storage: CPU seconds per transfer, server / S3 stack (front + s3rver): api_up ${C[api_up]} / ${S[api_up]}, direct_up - / ${S[direct_up]}, api_down ${C[api_down]} / ${S[api_down]}, direct_down - / ${S[direct_down]}; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bench/storage: seconds (best of $RUNS): api_up ${T[api_up]} direct_up ${T[direct_up]} direct_mp_up ${T[direct_mp_up]} api_down ${T[api_down]} direct_down ${T[direct_down]}"
+echo "bench/storage: CPU seconds per transfer, server / S3 stack (front + s3rver): api_up ${C[api_up]} / ${S[api_up]}, direct_up - / ${S[direct_up]}, direct_mp_up - / ${S[direct_mp_up]}, api_down ${C[api_down]} / ${S[api_down]}, direct_down - / ${S[direct_down]}; load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -146,6 +146,29 @@ int lake_merge_table_stats(meta_conn *c, int64_t table_id, int64_t rows, int64_t
                            const lake_leaf_stats *leaves, int nleaves, int64_t *row_id_start,
                            dlb_err *err);
 
+/* ---- partitioning (write_partition.c) ------------------------------------------------------ */
+
+/* One key of the partitioning in force (digest §7.10). */
+typedef struct {
+    int col;            /* index into the table's cols */
+    char transform[16]; /* identity, year, month, day, hour */
+    char name[160];     /* the Hive directory key (unescaped) */
+} lake_part_key;
+
+/* The partition_id in force now (-1 none), in c's transaction. */
+int lake_partition_in_force(meta_conn *c, int64_t table_id, int64_t *out, dlb_err *err);
+/* The keys of t->partition_id in key order (*n = 0 when unpartitioned); the caller frees *out.
+ * 422 for a transform this writer cannot reproduce (bucket). */
+int lake_partition_keys(lake_t *l, const lake_table_def *t, lake_part_key **out, int *n,
+                        dlb_err *err);
+/* DuckDB SQL giving the transformed key of col_sql as the stored VARCHAR (NULL for NULL). */
+int lake_partition_expr(const lake_part_key *k, const char *col_sql, buf_t *out);
+/* Appends "k0=v0/k1=v1/" (DuckDB's Hive escaping, NULL as __HIVE_DEFAULT_PARTITION__). */
+int lake_partition_dir(const lake_part_key *keys, int n, char *const *values, buf_t *out);
+/* The ducklake_file_partition_value rows of a file (values[i] NULL: SQL NULL). */
+int lake_insert_partition_values(meta_conn *c, int64_t file_id, int64_t table_id,
+                                 char *const *values, int n, dlb_err *err);
+
 /* ---- inlining (write_inline.c) ------------------------------------------------------------- */
 
 /* 1 when the table's rows may be inlined (names and types allow it). */

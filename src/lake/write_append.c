@@ -42,11 +42,29 @@ static int field_ids(buf_t *b, const lake_type *t)
     return buf_appends(b, "}");
 }
 
+/* One written file of an append with its partition key values (NULL entries: NULL keys). */
+typedef struct {
+    lake_file_stats f;
+    char **values; /* nkeys strings, or NULL when the table is unpartitioned */
+} append_file;
+
+static void append_files_free(append_file *v, int n, int nkeys)
+{
+    for (int i = 0; v && i < n; i++) {
+        lake_file_stats_free(&v[i].f);
+        for (int k = 0; v[i].values && k < nkeys; k++)
+            free(v[i].values[k]);
+        free(v[i].values);
+    }
+    free(v);
+}
+
 typedef struct {
     lake_t *l;
     const lake_table_def *t;
-    lake_file_stats *f;
-    int64_t file_id; /* last id tried, for the deletion schedule */
+    append_file *files;
+    int nfiles, nkeys;
+    int64_t first_file_id; /* ids of the last try, for the deletion schedule; -1 none */
 } append_args;
 
 int lake_check_table_unchanged(meta_conn *c, const lake_table_def *t, dlb_err *err)
@@ -76,31 +94,49 @@ static int append_body(meta_conn *c, const lake_snap *cur, lake_snap *next, buf_
     (void)cur;
     append_args *a = arg;
     const lake_table_def *t = a->t;
-    lake_file_stats *f = a->f;
     int rc = lake_check_table_unchanged(c, t, err);
     if (rc) return rc;
-    int64_t file_id = next->next_file_id++;
-    a->file_id = file_id;
-    int64_t row_id_start = 0;
-    rc = lake_merge_table_stats(c, t->table_id, f->record_count, f->file_size_bytes, f->leaves,
-                                f->nleaves, &row_id_start, err);
-    if (rc) return rc;
-    meta_val p[] = {MVINT(file_id),
-                    MVINT(t->table_id),
-                    MVINT(next->snapshot_id),
-                    MVTEXT(f->name),
-                    MVINT(1),
-                    MVINT(f->record_count),
-                    MVINT(f->file_size_bytes),
-                    f->footer_size >= 0 ? MVINT(f->footer_size) : MVNULL,
-                    MVINT(row_id_start)};
-    rc = lake_exec(c,
-                   "INSERT INTO ducklake_data_file VALUES (?, ?, ?, NULL, NULL, ?, ?, 'parquet', "
-                   "?, ?, ?, ?, NULL, NULL, NULL, NULL)",
-                   p, 9, err);
-    if (rc) return rc;
-    rc = lake_insert_file_stats(c, file_id, t->table_id, f, err);
-    if (rc) return rc;
+    /* the files were split by the scheme loaded with t: a concurrent SET/RESET PARTITIONED BY
+     * makes them wrong for the new one */
+    int64_t pid = -1;
+    if ((rc = lake_partition_in_force(c, t->table_id, &pid, err)) != 0) return rc;
+    if (pid != t->partition_id) {
+        dlb_err_set(err, 409, "table_changed",
+                    "the partitioning of %s.%s was changed by a concurrent commit; retry the "
+                    "append",
+                    t->schema_name, t->table_name);
+        return -1;
+    }
+    a->first_file_id = next->next_file_id;
+    for (int i = 0; i < a->nfiles; i++) {
+        const lake_file_stats *f = &a->files[i].f;
+        int64_t file_id = next->next_file_id++;
+        int64_t row_id_start = 0;
+        rc = lake_merge_table_stats(c, t->table_id, f->record_count, f->file_size_bytes, f->leaves,
+                                    f->nleaves, &row_id_start, err);
+        if (rc) return rc;
+        meta_val p[] = {MVINT(file_id),
+                        MVINT(t->table_id),
+                        MVINT(next->snapshot_id),
+                        MVTEXT(f->name),
+                        MVINT(1),
+                        MVINT(f->record_count),
+                        MVINT(f->file_size_bytes),
+                        f->footer_size >= 0 ? MVINT(f->footer_size) : MVNULL,
+                        MVINT(row_id_start),
+                        t->partition_id >= 0 ? MVINT(t->partition_id) : MVNULL};
+        rc = lake_exec(c,
+                       "INSERT INTO ducklake_data_file VALUES (?, ?, ?, NULL, NULL, ?, ?, "
+                       "'parquet', ?, ?, ?, ?, ?, NULL, NULL, NULL)",
+                       p, 10, err);
+        if (rc) return rc;
+        rc = lake_insert_file_stats(c, file_id, t->table_id, f, err);
+        if (rc) return rc;
+        if (a->files[i].values &&
+            (rc = lake_insert_partition_values(c, file_id, t->table_id, a->files[i].values,
+                                               a->nkeys, err)) != 0)
+            return rc;
+    }
     if (buf_printf(changes, "inserted_into_table:%lld", (long long)t->table_id)) {
         dlb_err_set(err, 500, "out_of_memory", "out of memory");
         return -1;
@@ -254,6 +290,9 @@ typedef struct {
     int *src_of;      /* per table column: the source column, -1 when absent */
     char **src_names; /* source column names */
     idx_t nsrc;
+    lake_part_key *keys; /* the partitioning in force when the table was loaded */
+    int nkeys;           /* -1: a scheme this writer cannot split by (part_err says why) */
+    dlb_err part_err;
 } append_ctx;
 
 static void ctx_free_map(append_ctx *x)
@@ -313,7 +352,19 @@ oom:
 /* The rows as the table's types, in column order: SELECT CAST(..) AS "c", ... FROM from.
  * guard: a NULL in a NOT NULL column raises an error (the one-pass write; the staged path has
  * found such rows before). order: the staged rows in input order. */
+static int build_select(const append_ctx *x, const char *from, int guard, int order, buf_t *sel);
+
+/* build_select plus ", extra" in the select list. */
+static int build_select_ex(const append_ctx *x, const char *from, int guard, int order,
+                           const char *extra, buf_t *sel);
+
 static int build_select(const append_ctx *x, const char *from, int guard, int order, buf_t *sel)
+{
+    return build_select_ex(x, from, guard, order, NULL, sel);
+}
+
+static int build_select_ex(const append_ctx *x, const char *from, int guard, int order,
+                           const char *extra, buf_t *sel)
 {
     const lake_table_def *t = &x->t;
     buf_appends(sel, "SELECT ");
@@ -337,6 +388,7 @@ static int build_select(const append_ctx *x, const char *from, int guard, int or
         }
         sql_ident(sel, t->cols[i]->name);
     }
+    if (extra) buf_printf(sel, ", %s", extra);
     buf_appends(sel, " FROM ");
     buf_appends(sel, from);
     if (order) buf_appends(sel, " ORDER BY rowid");
@@ -345,22 +397,31 @@ static int build_select(const append_ctx *x, const char *from, int guard, int or
 
 /* Writes the rows of sel to one Parquet file of the table. 0 with f filled (f->record_count
  * may be 0: the caller removes the file), -1 with err (the file is removed). */
-static int write_file(append_ctx *x, const char *sel, lake_file_stats *f, dlb_err *err)
+static int write_file(append_ctx *x, const char *sel, const char *subdir, lake_file_stats *f,
+                      dlb_err *err)
 {
     const lake_table_def *t = &x->t;
     char uuid[37];
     ids_uuid7(uuid);
     buf_t q;
     buf_init(&q, 0);
-    buf_printf(&q, "ducklake-%s.parquet", uuid);
+    buf_printf(&q, "%sducklake-%s.parquet", subdir, uuid);
     f->name = buf_steal(&q, NULL);
     buf_init(&q, 0);
     /* lake on S3 (remote.c): written under DATA_DIR/tmp/, uploaded by commit_file */
     buf_printf(&q, "%s%s", x->l->remote ? x->l->upload_dir : t->dir, f->name ? f->name : "");
     f->path = buf_steal(&q, NULL);
     if (!f->name || !f->path) goto oom;
-    if (!x->l->remote && make_dirs(t->dir)) {
-        dlb_err_set(err, 503, "storage_unavailable", "cannot create directory %s: %s", t->dir,
+    /* the file's directory: the table's (or the upload dir), plus the Hive key directories */
+    char dir[4096];
+    if (snprintf(dir, sizeof dir, "%s", f->path) >= (int)sizeof dir) {
+        dlb_err_set(err, 422, "invalid_input", "the data file path is too long");
+        return -1;
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    if ((!x->l->remote || *subdir) && slash && make_dirs(dir)) {
+        dlb_err_set(err, 503, "storage_unavailable", "cannot create directory %s: %s", dir,
                     strerror(errno));
         return -1;
     }
@@ -383,29 +444,173 @@ oom:
     return -1;
 }
 
-/* Commits a written file (f->record_count > 0); on failure the file is deleted or scheduled. */
-static int commit_file(append_ctx *x, lake_file_stats *f, int64_t *rows_out, int64_t *snapshot_out,
-                       dlb_err *err)
+/* Commits the written files (each with record_count > 0) in one snapshot; on failure every
+ * file is deleted or scheduled for deletion. */
+static int commit_files(append_ctx *x, append_file *files, int nfiles, int nkeys, int64_t *rows_out,
+                        int64_t *snapshot_out, dlb_err *err)
 {
-    append_args a = {.l = x->l, .t = &x->t, .f = f, .file_id = -1};
-    int64_t snap = 0;
-    /* lake on S3: the object exists before the catalog names it; f->path becomes its URL */
-    if (x->l->remote && lake_remote_publish(x->l, &f->path, x->t.dir, f->name, err) != 0) return -1;
+    append_args a = {.l = x->l,
+                     .t = &x->t,
+                     .files = files,
+                     .nfiles = nfiles,
+                     .nkeys = nkeys,
+                     .first_file_id = -1};
+    int64_t snap = 0, rows = 0, bytes = 0;
+    for (int i = 0; i < nfiles; i++) {
+        rows += files[i].f.record_count;
+        bytes += files[i].f.file_size_bytes;
+    }
+    /* lake on S3: the objects exist before the catalog names them; f.path becomes the URL */
+    for (int i = 0; x->l->remote && i < nfiles; i++)
+        if (lake_remote_publish(x->l, &files[i].f.path, x->t.dir, files[i].f.name, err) != 0) {
+            for (int j = 0; j < nfiles; j++)
+                if (j != i) discard_file(x->l, &x->t, &files[j].f, -1);
+            return -1;
+        }
     lake_commit_info ci; /* automatic lineage (lake_commit_describe) */
     lake_commit_info_table(&ci, "append", &x->t);
-    ci.rows = f->record_count;
-    ci.bytes = f->file_size_bytes;
-    ci.files = 1;
+    ci.rows = rows;
+    ci.bytes = bytes;
+    ci.files = nfiles;
     lake_commit_describe(&ci);
     int crc = lake_commit(x->l, append_body, &a, &snap, err);
     lake_commit_describe(NULL);
     if (crc != 0) {
-        discard_file(x->l, &x->t, f, a.file_id);
+        for (int i = 0; i < nfiles; i++)
+            discard_file(x->l, &x->t, &files[i].f, a.first_file_id >= 0 ? a.first_file_id + i : -1);
         return -1;
     }
-    if (rows_out) *rows_out = f->record_count;
+    if (rows_out) *rows_out = rows;
     if (snapshot_out) *snapshot_out = snap;
     return 0;
+}
+
+/* One unpartitioned file. */
+static int commit_file(append_ctx *x, lake_file_stats *f, int64_t *rows_out, int64_t *snapshot_out,
+                       dlb_err *err)
+{
+    append_file one = {.f = *f, .values = NULL};
+    int rc = commit_files(x, &one, 1, 0, rows_out, snapshot_out, err);
+    *f = one.f; /* the path may have become a URL; the caller frees f */
+    return rc;
+}
+
+/* The staged rows split by the transformed partition keys (digest §7.10): a temp table
+ * with the keys and a group number beside the rows, then one COPY per group into
+ * <table dir>/<k>=<v>/.../ducklake-<uuidv7>.parquet, rows in input order. Group numbers, not
+ * key values, go into the SQL, so no value is ever pasted. 0 with *files (the caller frees),
+ * -1 with err (every file written so far removed). */
+static int write_partitioned(append_ctx *x, const char *stage, const lake_part_key *keys, int nkeys,
+                             append_file **files_out, int *nfiles_out, dlb_err *err)
+{
+    const lake_table_def *t = &x->t;
+    char parts[80];
+    snprintf(parts, sizeof parts, "%s_p", stage);
+    buf_t q, inner, extra, pt, cols;
+    buf_init(&q, 0);
+    buf_init(&inner, 0);
+    buf_init(&extra, 0);
+    buf_init(&pt, 0);
+    buf_init(&cols, 0);
+    append_file *files = NULL;
+    int nfiles = 0, nalloc = 0, made = 0, rc = -1; /* nfiles: written (and not removed) */
+    duckdb_result res;
+    int have_res = 0;
+
+    sql_ident(&pt, parts);
+    /* the keys of the cast values (the outer select sees the table's column names) */
+    for (int k = 0; k < nkeys; k++) {
+        buf_t col;
+        buf_init(&col, 0);
+        sql_ident(&col, t->cols[keys[k].col]->name);
+        buf_appends(&extra, k ? ", " : "*, ");
+        if (!col.data || lake_partition_expr(&keys[k], col.data, &extra)) {
+            buf_free(&col);
+            goto oom;
+        }
+        buf_printf(&extra, " AS __dlb_k%d", k);
+        buf_free(&col);
+    }
+    if (!extra.data || !pt.data) goto oom;
+    buf_t from;
+    buf_init(&from, 0);
+    sql_ident(&from, stage);
+    int bad = !from.data || build_select_ex(x, from.data, 0, 0, "rowid AS __dlb_ord", &inner);
+    buf_free(&from);
+    if (bad) goto oom;
+    buf_printf(&q, "CREATE TEMP TABLE %s AS SELECT *, dense_rank() OVER (ORDER BY ", pt.data);
+    for (int k = 0; k < nkeys; k++)
+        buf_printf(&q, "%s__dlb_k%d NULLS LAST", k ? ", " : "", k);
+    buf_printf(&q, ") AS __dlb_pk FROM (SELECT %s FROM (%s))", extra.data, inner.data);
+    if (!q.data) goto oom;
+    if (duck_exec(x->con, q.data, 500, "partition_failed", err)) goto done;
+    made = 1;
+
+    buf_reset(&q);
+    buf_appends(&q, "SELECT __dlb_pk");
+    for (int k = 0; k < nkeys; k++)
+        buf_printf(&q, ", any_value(__dlb_k%d)", k);
+    buf_printf(&q, " FROM %s GROUP BY __dlb_pk ORDER BY __dlb_pk", pt.data);
+    if (!q.data) goto oom;
+    if (duck_query(x->con, q.data, &res, 500, "partition_failed", err)) goto done;
+    have_res = 1;
+    idx_t groups = duckdb_row_count(&res);
+    files = calloc(groups ? groups : 1, sizeof *files);
+    if (!files) goto oom;
+    nalloc = (int)groups;
+    for (int i = 0; i < t->ncols; i++)
+        if ((i && buf_appends(&cols, ", ")) || sql_ident(&cols, t->cols[i]->name)) goto oom;
+    for (idx_t g = 0; g < groups; g++) {
+        append_file *af = &files[nfiles];
+        af->values = calloc((size_t)nkeys, sizeof *af->values);
+        if (!af->values) goto oom;
+        for (int k = 0; k < nkeys; k++)
+            if (!duckdb_value_is_null(&res, (idx_t)k + 1, g)) {
+                char *v = duckdb_value_varchar(&res, (idx_t)k + 1, g);
+                af->values[k] = v ? strdup(v) : NULL;
+                duckdb_free(v);
+                if (!af->values[k]) goto oom;
+            }
+        buf_t sub, sel;
+        buf_init(&sub, 0);
+        buf_init(&sel, 0);
+        lake_partition_dir(keys, nkeys, af->values, &sub);
+        buf_printf(&sel, "SELECT %s FROM %s WHERE __dlb_pk = %lld ORDER BY __dlb_ord", cols.data,
+                   pt.data, (long long)duckdb_value_int64(&res, 0, g));
+        int wrc = !sub.data || !sel.data ? -2 : write_file(x, sel.data, sub.data, &af->f, err);
+        buf_free(&sub);
+        buf_free(&sel);
+        if (wrc == -2) goto oom;
+        if (wrc) goto done; /* write_file removed its file */
+        nfiles++;
+    }
+    rc = 0;
+    goto done;
+oom:
+    dlb_err_set(err, 500, "out_of_memory", "out of memory");
+done:
+    if (have_res) duckdb_destroy_result(&res);
+    if (made) {
+        buf_reset(&q);
+        buf_printf(&q, "DROP TABLE IF EXISTS %s", pt.data);
+        dlb_err ignored;
+        if (q.data) duck_exec(x->con, q.data, 500, "stage_drop", &ignored);
+    }
+    if (rc) {
+        for (int i = 0; i < nfiles; i++)
+            unlink(files[i].f.path);
+        append_files_free(files, nalloc, nkeys);
+        files = NULL;
+        nfiles = 0;
+    }
+    buf_free(&q);
+    buf_free(&inner);
+    buf_free(&extra);
+    buf_free(&pt);
+    buf_free(&cols);
+    *files_out = files;
+    *nfiles_out = nfiles;
+    return rc;
 }
 
 static int empty_append(append_ctx *x, int64_t *rows_out, int64_t *snapshot_out, dlb_err *err)
@@ -426,6 +631,7 @@ static int append_direct(append_ctx *x, const char *source_sql, int64_t *rows_ou
 {
     const lake_table_def *t = &x->t;
     dlb_err e2 = {0};
+    if (x->nkeys) return 1; /* a partitioned write splits staged rows */
     if (map_columns(x, source_sql, 422, err)) return -1; /* the staged path says the same */
     for (int i = 0; i < t->ncols; i++)
         if (x->src_of[i] < 0 && t->cols[i]->not_null) return 1; /* 422 if there are rows */
@@ -452,7 +658,7 @@ static int append_direct(append_ctx *x, const char *source_sql, int64_t *rows_ou
     if (build_select(x, source_sql, 1, 0, &sel)) {
         dlb_err_set(err, 500, "out_of_memory", "out of memory");
         rc = -1;
-    } else if (write_file(x, sel.data, &f, &e2)) {
+    } else if (write_file(x, sel.data, "", &f, &e2)) {
         /* a bad row (or an unreadable input): the staged path finds and names it; a storage
          * failure is reported as it is */
         if (e2.status == 503) {
@@ -539,7 +745,19 @@ static int append_staged(append_ctx *x, const char *source_sql, int64_t *rows_ou
         }
         goto done;
     }
-    if (write_file(x, sel.data, &f, err)) {
+    if (x->nkeys < 0) { /* inlined rows need no split; files do */
+        *err = x->part_err;
+        goto done;
+    }
+    if (x->nkeys) {
+        append_file *files = NULL;
+        int nfiles = 0;
+        if (write_partitioned(x, stage, x->keys, x->nkeys, &files, &nfiles, err)) goto done;
+        rc = commit_files(x, files, nfiles, x->nkeys, rows_out, snapshot_out, err);
+        append_files_free(files, nfiles, x->nkeys);
+        goto done;
+    }
+    if (write_file(x, sel.data, "", &f, err)) {
         if (!strncmp(err->detail, "Conversion Error", 16) ||
             !strncmp(err->detail, "Invalid Input Error", 19) ||
             strstr(err->detail, "do not support negative intervals")) {
@@ -616,6 +834,14 @@ int lake_append_ex(lake_t *l, duckdb_connection con, const char *schema, const c
         if (lake_type_sql(t->cols[i], 1, x.types[i]) || !x.types[i]->data) goto oom;
     }
 
+    if (lake_partition_keys(l, t, &x.keys, &x.nkeys, &x.part_err)) {
+        if (strcmp(x.part_err.code, "unsupported_partitioning")) {
+            *err = x.part_err;
+            goto done;
+        }
+        x.nkeys = -1;
+    }
+
     /* Session settings our text forms rely on (TIMESTAMPTZ in UTC); no ICU: nothing to do. */
     duckdb_result ignore;
     duckdb_query(con, "SET TimeZone = 'UTC'", &ignore);
@@ -636,6 +862,7 @@ done:
         }
     free(x.types);
     free(x.src_of);
+    free(x.keys);
     lake_table_def_free(&x.t);
     return rc;
 }

@@ -289,6 +289,27 @@ describe(`tables: endpoints (${WHERE})`, () => {
     assert.equal(g.json.snapshot_id, m.json.snapshot_id);
   });
 
+  it('PUT to a partitioned table writes one file per key value (NULL and escaped keys too) and reads back the rows', async () => {
+    const r = await api.appendRows('sales.events', [
+      { ts: '2024-01-01 00:00:00', kind: 'a', n: 1 },
+      { ts: '2024-01-02 00:00:00', kind: 'b/c d', n: 2 },
+      { ts: null, kind: null, n: 3 },
+      { ts: '2024-01-04 00:00:00', kind: 'a', n: 4 },
+    ]);
+    assert.equal(r.status, 200, r.text);
+    let g = await api.get('sales.events');
+    assert.deepEqual([g.json.row_count, g.json.file_count], [4, 3], 'one file per kind, NULL included');
+    const r2 = await api.appendRows('sales.events', [{ ts: '2024-02-01 00:00:00', kind: 'a', n: 5 }]);
+    assert.equal(r2.status, 200, r2.text);
+    g = await api.get('sales.events');
+    assert.deepEqual([g.json.row_count, g.json.file_count], [5, 4]);
+    const q = await api.query('sales.events', 'SELECT kind, n FROM "sales"."events" ORDER BY n', { accept: 'application/json' });
+    assert.equal(q.status, 200, q.text);
+    assert.deepEqual(q.json.result.map((x) => [x.kind, Number(x.n)]), [['a', 1], ['b/c d', 2], [null, 3], ['a', 4], ['a', 5]]);
+    const f = await api.query('sales.events', `SELECT count(*) AS c FROM "sales"."events" WHERE kind = 'a'`, { accept: 'application/json' });
+    assert.equal(Number(f.json.result[0].c), 3);
+  });
+
   it('PUT answers 415 for an unknown Content-Type and 422 for a row that does not fit, committing nothing', async () => {
     const snapsBefore = (await api.snapshots()).json.snapshots.length;
     const rowsBefore = await api.rows('simple', 'SELECT count(*) AS n FROM simple');

@@ -122,14 +122,18 @@ void api_tables_create(http_req *req, http_resp *resp)
         json_t *p;
         if (!json_is_array(jpart) || json_array_size(jpart) > 64) {
             http_resp_error(resp, 422, "validation_error",
-                            "partition_by must be a list of at most 64 column names");
+                            "partition_by must be a list of at most 64 partition keys");
             goto out;
         }
+        /* The keys ("col" or "year(col)", month, day, hour) are parsed and checked against
+         * the columns by lake_create_table (422 invalid_partition naming the key). */
         json_array_foreach(jpart, i, p)
         {
-            if (!json_is_string(p) || !json_object_get(jschema, json_string_value(p))) {
+            if (!json_is_string(p) || json_string_length(p) == 0 || json_string_length(p) > 150) {
                 http_resp_error(resp, 422, "validation_error",
-                                "partition_by[%zu] must name a column of the schema", i);
+                                "partition_by[%zu] must be a column name or year(col), "
+                                "month(col), day(col), hour(col)",
+                                i);
                 goto out;
             }
             parts[nparts++] = json_string_value(p);

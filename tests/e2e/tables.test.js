@@ -211,7 +211,11 @@ describe(`tables: endpoints (${WHERE})`, () => {
     e = expectError(assert, await api.create('ok', { a: 'INTEGER' }, { schema_name: 'bad-schema' }), 422, 'invalid_name');
     assert.match(e.detail, /bad-schema/);
     expectError(assert, await api.create('ok', {}), 422, 'validation_error');
-    expectError(assert, await api.create('ok', { a: 'INTEGER' }, { partition_by: ['nope'] }), 422, 'validation_error');
+    e = expectError(assert, await api.create('ok', { a: 'INTEGER' }, { partition_by: ['nope'] }), 422, 'invalid_partition');
+    assert.match(e.detail, /nope/);
+    e = expectError(assert, await api.create('ok', { a: 'INTEGER' }, { partition_by: ['year(a)'] }), 422, 'invalid_partition');
+    assert.match(e.detail, /year\(a\)/);
+    expectError(assert, await api.create('ok', { a: 'INTEGER' }, { partition_by: [7] }), 422, 'validation_error');
     assert.equal((await api.get('x1')).status, 404);
     assert.equal((await api.get('ok')).status, 404);
   });
@@ -308,6 +312,27 @@ describe(`tables: endpoints (${WHERE})`, () => {
     assert.deepEqual(q.json.result.map((x) => [x.kind, Number(x.n)]), [['a', 1], ['b/c d', 2], [null, 3], ['a', 4], ['a', 5]]);
     const f = await api.query('sales.events', `SELECT count(*) AS c FROM "sales"."events" WHERE kind = 'a'`, { accept: 'application/json' });
     assert.equal(Number(f.json.result[0].c), 3);
+  });
+
+  it('POST /tables takes year()/month() partition keys; appends write one file per transformed key', async () => {
+    const c = await api.create('by_month', { ts: 'TIMESTAMP', n: 'BIGINT' }, { partition_by: ['year(ts)', 'month(ts)'] });
+    assert.equal(c.status, 201, c.text);
+    const g0 = await api.get('by_month');
+    assert.match(JSON.stringify(g0.json.partitioning), /year/);
+    assert.match(JSON.stringify(g0.json.partitioning), /month/);
+    const r = await api.appendRows('by_month', [
+      { ts: '2024-01-05 10:00:00', n: 1 },
+      { ts: '2024-01-20 10:00:00', n: 2 },
+      { ts: '2024-03-01 00:00:00', n: 3 },
+      { ts: '2025-03-01 00:00:00', n: 4 },
+      { ts: null, n: 5 },
+    ]);
+    assert.equal(r.status, 200, r.text);
+    const g = await api.get('by_month');
+    assert.deepEqual([g.json.row_count, g.json.file_count], [5, 4], '2024-01, 2024-03, 2025-03 and NULL');
+    const q = await api.query('by_month', 'SELECT n FROM by_month WHERE month(ts) = 3 ORDER BY n', { accept: 'application/json' });
+    assert.equal(q.status, 200, q.text);
+    assert.deepEqual(q.json.result.map((x) => Number(x.n)), [3, 4]);
   });
 
   it('PUT answers 415 for an unknown Content-Type and 422 for a row that does not fit, committing nothing', async () => {

@@ -3,6 +3,7 @@
 #include "hub_internal.h"
 #include "obs/memory.h"
 #include "util/clock.h"
+#include "util/periodic.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -14,10 +15,7 @@ struct ev_sampler {
     ev_hub *hub;
     double interval;
     ev_sampler_src src;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int stop;
+    periodic *ticks;
     /* The previous reading, for rates. */
     double prev_mono, prev_cpu;
     uint64_t prev_requests;
@@ -102,25 +100,9 @@ static void sample(ev_sampler *s)
     json_decref(d);
 }
 
-static void *sampler_main(void *arg)
+static void sample_tick(void *arg)
 {
-    ev_sampler *s = arg;
-    pthread_mutex_lock(&s->lock);
-    while (!s->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        long long ns = ts.tv_nsec + (long long)(s->interval * 1e9);
-        ts.tv_sec += (time_t)(ns / 1000000000LL);
-        ts.tv_nsec = (long)(ns % 1000000000LL);
-        while (!s->stop && pthread_cond_timedwait(&s->cond, &s->lock, &ts) == 0) {
-        }
-        if (s->stop) break;
-        pthread_mutex_unlock(&s->lock);
-        sample(s);
-        pthread_mutex_lock(&s->lock);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return NULL;
+    sample(arg);
 }
 
 ev_sampler *ev_sampler_start(ev_hub *h, double interval, const ev_sampler_src *src)
@@ -134,15 +116,8 @@ ev_sampler *ev_sampler_start(ev_hub *h, double interval, const ev_sampler_src *s
     s->prev_mono = ev_now();
     s->prev_cpu = ev_sampler_cpu_seconds();
     s->prev_requests = s->src.requests ? s->src.requests(s->src.ctx) : 0;
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    if (pthread_create(&s->thread, NULL, sampler_main, s)) {
-        pthread_cond_destroy(&s->cond);
-        pthread_mutex_destroy(&s->lock);
+    s->ticks = periodic_start(interval, 0, sample_tick, s);
+    if (!s->ticks) {
         free(s);
         return NULL;
     }
@@ -152,12 +127,6 @@ ev_sampler *ev_sampler_start(ev_hub *h, double interval, const ev_sampler_src *s
 void ev_sampler_stop(ev_sampler *s)
 {
     if (!s) return;
-    pthread_mutex_lock(&s->lock);
-    s->stop = 1;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->lock);
-    pthread_join(s->thread, NULL);
-    pthread_cond_destroy(&s->cond);
-    pthread_mutex_destroy(&s->lock);
+    periodic_stop(s->ticks);
     free(s);
 }

@@ -15,16 +15,15 @@ struct periodic {
     void *arg;
 };
 
-/* The deadline is absolute wall time because pthread_cond_timedwait takes one; a clock
- * step only makes one wait longer or shorter. */
+/* On the monotonic clock (the condition variable is set up for it), so that a step of the
+ * wall clock neither stalls nor hurries the ticks. */
 static struct timespec deadline(double interval)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    double next = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + interval;
-    ts.tv_sec = (time_t)next;
-    ts.tv_nsec = (long)((next - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) ts.tv_nsec = 999999999L;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long ns = ts.tv_nsec + (long long)(interval * 1e9);
+    ts.tv_sec += (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
     return ts;
 }
 
@@ -55,7 +54,11 @@ periodic *periodic_start(double interval, int first_now, void (*fn)(void *), voi
     p->fn = fn;
     p->arg = arg;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->cond, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cond, &ca);
+    pthread_condattr_destroy(&ca);
     if (pthread_create(&p->thread, NULL, run, p)) {
         pthread_cond_destroy(&p->cond);
         pthread_mutex_destroy(&p->lock);

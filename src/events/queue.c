@@ -64,21 +64,12 @@ size_t ev_queue_read_ts(ev_queue *q, char *out, size_t max, double *ts)
 {
     size_t n = 0;
     while (q->count && n < max) {
-        ev_frame *f = q->ring[q->head];
+        const ev_frame *f = q->ring[q->head];
         size_t take = f->len - q->offset;
         if (take > max - n) take = max - n;
         memcpy(out + n, f->text + q->offset, take);
         n += take;
-        q->offset += take;
-        q->bytes -= take;
-        account(-(int64_t)take);
-        if (q->offset == f->len) {
-            if (f->id) *ts = f->ts;
-            ev_frame_unref(f);
-            q->head = (q->head + 1) % q->cap;
-            q->count--;
-            q->offset = 0;
-        }
+        ev_queue_consume(q, take, ts);
     }
     return n;
 }

@@ -9,20 +9,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { expectError, request, sleep, startServer, stopsCleanly, useServer } from './lib/server.js';
 import { s3Env, startS3 } from './lib/s3.js';
+import { bigUpload, formBody, hashDownload, objUrl, put } from './lib/datasets.js';
 
 const BIG_MB = Number(process.env.DLB_BIG_UPLOAD_MB || 200);
 const MAX_FILE = (BIG_MB + 64) * 1024 * 1024;
 
 const md5 = (b) => crypto.createHash('md5').update(b).digest('hex');
-const enc = (key) => key.split('/').map(encodeURIComponent).join('/');
-
-function objUrl(ctx, bucket, key) {
-  return ctx.server.url(`/datasets/${bucket}/${enc(key)}`);
-}
-
-async function put(ctx, bucket, key, body, headers = {}) {
-  return request(objUrl(ctx, bucket, key), { method: 'PUT', body, headers: { 'content-type': 'application/octet-stream', ...headers } });
-}
 
 /** A request whose path goes out exactly as written (a URL string would lose "..", "."). */
 function rawRequest(ctx, method, rawPath, body) {
@@ -47,16 +39,6 @@ function rawRequest(ctx, method, rawPath, body) {
     req.on('error', reject);
     req.end(body);
   });
-}
-
-function formBody(field, filename, ctype, data) {
-  const boundary = `----dlb${crypto.randomBytes(8).toString('hex')}`;
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${filename}"\r\n` +
-      `Content-Type: ${ctype}\r\n\r\n`
-  );
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  return { body: Buffer.concat([head, data, tail]), ctype: `multipart/form-data; boundary=${boundary}` };
 }
 
 /** Runs fn over items with at most n in flight. */
@@ -87,64 +69,6 @@ function rssSampler(pid) {
     }
   }, 25);
   return { stop: () => (clearInterval(t), peak) };
-}
-
-/** Streams `mb` MiB of pseudo-random bytes as a PUT body; resolves {status, json, sha256}. */
-function bigUpload(url, mb) {
-  return new Promise((resolve, reject) => {
-    const block = crypto.randomBytes(1 << 20);
-    const hash = crypto.createHash('sha256');
-    const req = http.request(url, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/octet-stream', 'content-length': mb * (1 << 20) },
-      agent: false,
-    });
-    req.on('error', reject);
-    req.on('response', (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString();
-        let json = null;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          /* not JSON */
-        }
-        resolve({ status: res.statusCode, json, text, sha256: hash.digest('hex') });
-      });
-    });
-    let sent = 0;
-    const pump = () => {
-      while (sent < mb) {
-        // Each MiB differs (its index in the first bytes), so a misplaced block shows.
-        block.writeUInt32LE(sent, 0);
-        hash.update(block);
-        sent++;
-        if (!req.write(Buffer.from(block))) return req.once('drain', pump);
-      }
-      req.end();
-    };
-    pump();
-  });
-}
-
-/** GETs url, hashing the body as it arrives (never held whole). */
-function hashDownload(url) {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false }, (res) => {
-        const hash = crypto.createHash('sha256');
-        let n = 0;
-        res.on('data', (c) => {
-          hash.update(c);
-          n += c.length;
-        });
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, bytes: n, sha256: hash.digest('hex') }));
-        res.on('error', reject);
-      })
-      .on('error', reject);
-  });
 }
 
 for (const mode of ['local', 's3']) {

@@ -200,16 +200,10 @@ json_t *lineage_collect_batch(lineage_t *lg, const char *raw, size_t len, int *s
     dlb_err *errs = calloc(n + 1, sizeof(*errs));
     int *rcs = calloc(n + 1, sizeof(*rcs)); /* per element: 0 stored, -1 failed (errs) */
     size_t *vidx = calloc(n + 1, sizeof(*vidx));
+    json_t *answer = NULL;
     if (!items || !valid || !errs || !rcs || !vidx) {
-        free(items);
-        free(valid);
-        free(errs);
-        free(rcs);
-        free(vidx);
-        free(starts);
-        free(lens);
         dlb_err_set(e, 500, "internal_error", "out of memory");
-        return NULL;
+        goto out;
     }
     size_t nvalid = 0;
     for (size_t i = 0; i < n; i++) {
@@ -270,6 +264,14 @@ json_t *lineage_collect_batch(lineage_t *lg, const char *raw, size_t len, int *s
             json_decref(items[i].ev);
         }
     }
+    /* Nothing stored and only transient failures: a 503 makes stock clients retry. */
+    *status = (ok == 0 && retriable > 0 && fatal == 0) ? 503 : 200;
+    answer = json_pack("{s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:o, s:o}", "status",
+                       ok == n ? "success" : "partial_success", "summary", "received",
+                       (json_int_t)n, "successful", (json_int_t)ok, "failed", (json_int_t)(n - ok),
+                       "retriable", (json_int_t)retriable, "non_retriable", (json_int_t)fatal,
+                       "failed_events", failed, "warnings", warnings);
+out:
     free(items);
     free(valid);
     free(errs);
@@ -277,11 +279,5 @@ json_t *lineage_collect_batch(lineage_t *lg, const char *raw, size_t len, int *s
     free(vidx);
     free(starts);
     free(lens);
-    /* Nothing stored and only transient failures: a 503 makes stock clients retry. */
-    *status = (ok == 0 && retriable > 0 && fatal == 0) ? 503 : 200;
-    return json_pack("{s:s, s:{s:I, s:I, s:I, s:I, s:I}, s:o, s:o}", "status",
-                     ok == n ? "success" : "partial_success", "summary", "received", (json_int_t)n,
-                     "successful", (json_int_t)ok, "failed", (json_int_t)(n - ok), "retriable",
-                     (json_int_t)retriable, "non_retriable", (json_int_t)fatal, "failed_events",
-                     failed, "warnings", warnings);
+    return answer;
 }

@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,7 +29,9 @@
 #include <unistd.h>
 
 #define STREAM_CAPACITY (256 * 1024)
-#define DISCARD_LIMIT   (4u << 20)
+/* A chunked answer longer than this is written by its producer straight to the socket. */
+#define DIRECT_AFTER  STREAM_CAPACITY
+#define DISCARD_LIMIT (4u << 20)
 /* A streamed request body (ROUTE_BODY_STREAM) waits here for its handler: big enough that
  * the handler's reads are large, small enough that a thousand uploads cost little. */
 #define BODY_RING_CAPACITY (512 * 1024)
@@ -93,6 +96,12 @@ typedef struct conn_ctx {
     int in_err;    /* HTTP_BODY_TOO_LARGE: the body passed the limit */
     int pull_park; /* HTTP thread: the socket may still be offered to the source */
     int http11;    /* the request said HTTP/1.1: an unsized body goes out chunked */
+    /* Direct writes of a long chunked answer (see stream_reader): under lock. */
+    int direct_ok;      /* chunked HTTP/1.1 over plain TCP */
+    int direct;         /* the producer owns the socket; the connection stays parked */
+    int direct_failed;  /* the producer gave the socket back mid-answer: cut it */
+    int writer_waiting; /* the producer waits for room in the ring */
+    int direct_fd;
 } conn_ctx;
 
 struct http_stream {
@@ -126,7 +135,9 @@ static void ctx_release(conn_ctx *c)
  * longer exist, so it is never touched again. */
 static void ctx_resume_locked(conn_ctx *c)
 {
-    if (c->suspended && !c->gone) {
+    /* While the producer writes to the socket itself the connection stays parked: only the
+     * hand-back (which clears direct first) or a server stop (wake_all) resumes it. */
+    if (c->suspended && !c->gone && !c->direct) {
         c->suspended = 0;
         MHD_resume_connection(c->conn);
     }
@@ -207,10 +218,96 @@ http_stream *http_resp_stream_sized(http_req *req, http_resp *resp, int status, 
     return http_resp_stream(req, resp, status, ctype);
 }
 
+/* ---- direct writes ---------------------------------------------------------------------
+ * Through libmicrohttpd a chunked answer leaves in pieces of about half the connection's
+ * 16 KiB pool (kept small for 10,000 idle event streams), a read callback and a send per piece.
+ * Once an answer has passed DIRECT_AFTER, the reader, called at a chunk boundary with nothing
+ * of MHD's left to send, parks the connection and hands the socket to the producer, which then
+ * sends each write as one chunk (one sendmsg of size line, data and CRLF, no copy). The end
+ * hands the socket back at a chunk boundary and MHD writes the last chunk, so keep-alive,
+ * the access log and completion work as before. TLS and HTTP/1.0 answers keep MHD's path. */
+
+/* Sends body as one chunk. Lock held on entry and exit; released only while waiting for the
+ * socket to take more. -1: the client is gone or stalled past the connection timeout, or the
+ * server stops. Sends happen under the lock after checking gone/stop_requested: MHD closes the
+ * fd only after a resume that this lock orders. */
+static int direct_chunk(conn_ctx *c, const struct iovec *body, int nbody)
+{
+    static const char crlf[] = "\r\n";
+    struct iovec iov[8];
+    char hdr[24];
+    size_t len = 0;
+    for (int i = 0; i < nbody; i++)
+        len += body[i].iov_len;
+    if (!len) return 0;
+    int n = 0, at = 0;
+    iov[n++] = (struct iovec){hdr, (size_t)snprintf(hdr, sizeof(hdr), "%zx\r\n", len)};
+    for (int i = 0; i < nbody && n < 7; i++)
+        if (body[i].iov_len) iov[n++] = body[i];
+    iov[n++] = (struct iovec){(char *)crlf, 2};
+    unsigned waited_ms = 0, limit_ms = c->srv->opt.connection_timeout * 1000u;
+    while (at < n) {
+        if (c->gone || c->stop_requested || !c->direct) return -1;
+        struct msghdr m = {.msg_iov = iov + at, .msg_iovlen = (size_t)(n - at)};
+        ssize_t w = sendmsg(c->direct_fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+        if (w > 0) {
+            waited_ms = 0;
+            while (at < n && (size_t)w >= iov[at].iov_len)
+                w -= (ssize_t)iov[at++].iov_len;
+            if (at < n) {
+                iov[at].iov_base = (char *)iov[at].iov_base + w;
+                iov[at].iov_len -= (size_t)w;
+            }
+            continue;
+        }
+        /* A full socket: slices of 100 ms, so that a stop or a stalled client is noticed. */
+        struct pollfd pfd = {.fd = c->direct_fd, .events = POLLOUT};
+        pthread_mutex_unlock(&c->lock);
+        int r = poll(&pfd, 1, 100);
+        pthread_mutex_lock(&c->lock);
+        if (r == 0 && limit_ms && (waited_ms += 100) >= limit_ms) return -1;
+    }
+    c->streamed += len;
+    return 0;
+}
+
+/* The ring's bytes in order, as up to two pieces; returns the count. */
+static int ring_pieces(const conn_ctx *c, struct iovec *out)
+{
+    if (!c->len) return 0;
+    size_t first = STREAM_CAPACITY - c->head;
+    if (first >= c->len) {
+        out[0] = (struct iovec){c->ring + c->head, c->len};
+        return 1;
+    }
+    out[0] = (struct iovec){c->ring + c->head, first};
+    out[1] = (struct iovec){c->ring, c->len - first};
+    return 2;
+}
+
+/* Sends what the ring holds and data after it, as one chunk. Lock held. */
+static int direct_send(conn_ctx *c, const void *data, size_t len)
+{
+    struct iovec b[3];
+    int nb = ring_pieces(c, b);
+    if (len) b[nb++] = (struct iovec){(void *)data, len};
+    int rc = direct_chunk(c, b, nb);
+    c->head = c->len = 0;
+    if (rc) { /* mid-chunk or unsent: only cutting the connection tells the client */
+        c->direct = 0;
+        c->direct_failed = 1;
+        ctx_resume_locked(c);
+    }
+    return rc;
+}
+
 void http_stream_abort(http_stream *s)
 {
     conn_ctx *c = (conn_ctx *)s;
     pthread_mutex_lock(&c->lock);
+    c->direct = 0;
     c->stop_requested = 1; /* the reader cuts the connection instead of ending cleanly */
     pthread_cond_broadcast(&c->cond);
     ctx_resume_locked(c);
@@ -223,14 +320,21 @@ int http_stream_write(http_stream *s, const void *data, size_t len)
     const char *p = data;
     pthread_mutex_lock(&c->lock);
     while (len) {
-        if (c->gone || c->stop_requested) {
+        if (c->gone || c->stop_requested || c->direct_failed) {
             pthread_mutex_unlock(&c->lock);
             return -1;
+        }
+        if (c->direct) {
+            int rc = direct_send(c, p, len);
+            pthread_mutex_unlock(&c->lock);
+            return rc;
         }
         size_t space = STREAM_CAPACITY - c->len;
         if (!space) {
             ctx_resume_locked(c);
+            c->writer_waiting = 1;
             pthread_cond_wait(&c->cond, &c->lock);
+            c->writer_waiting = 0;
             continue;
         }
         size_t tail = (c->head + c->len) % STREAM_CAPACITY;
@@ -249,6 +353,7 @@ int http_stream_write(http_stream *s, const void *data, size_t len)
 static void stream_close(conn_ctx *c)
 {
     pthread_mutex_lock(&c->lock);
+    if (c->direct && direct_send(c, NULL, 0) == 0) c->direct = 0; /* back at a chunk boundary */
     c->closed = 1;
     ctx_resume_locked(c);
     pthread_mutex_unlock(&c->lock);
@@ -259,6 +364,35 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
     conn_ctx *c = cls;
     (void)pos;
     pthread_mutex_lock(&c->lock);
+    if (c->direct || c->direct_failed) {
+        /* Resumed while the producer owns the socket: only a stop does that (mid-chunk: cut);
+         * or the producer gave up mid-answer. */
+        if (c->direct_failed || c->stop_requested) {
+            c->direct = 0;
+            pthread_mutex_unlock(&c->lock);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        c->suspended = 1;
+        MHD_suspend_connection(c->conn);
+        pthread_mutex_unlock(&c->lock);
+        return 0;
+    }
+    /* Called only once MHD has sent everything it had: a chunk boundary. The producer takes
+     * the socket when it waits for room (it sends the ring first) or the ring is empty, never
+     * while ring bytes could sit unsent behind a producer busy elsewhere. */
+    if (c->direct_ok && c->streamed >= DIRECT_AFTER && !c->closed && !c->stop_requested &&
+        (c->writer_waiting || !c->len)) {
+        int fd = http_req_socket(&c->req);
+        if (fd >= 0) {
+            c->direct_fd = fd;
+            c->direct = 1;
+            c->suspended = 1;
+            MHD_suspend_connection(c->conn);
+            pthread_cond_signal(&c->cond);
+            pthread_mutex_unlock(&c->lock);
+            return 0;
+        }
+    }
     if (c->len) {
         size_t n = c->len < max ? c->len : max;
         if (n > STREAM_CAPACITY - c->head) n = STREAM_CAPACITY - c->head;
@@ -467,6 +601,8 @@ static enum MHD_Result send_response(conn_ctx *c, http_resp *resp)
             atomic_fetch_sub(&c->refs, 1);
             return MHD_NO;
         }
+        const char *cert = c->srv->opt.tls_cert_file;
+        c->direct_ok = !c->sized && c->http11 && c->req.method != HTTP_HEAD && !(cert && cert[0]);
     } else {
         if (resp->json) {
             if (resp->is_error && json_is_object(resp->json))

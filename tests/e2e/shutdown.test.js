@@ -58,6 +58,45 @@ describe('graceful shutdown', () => {
     assert.ok(took < 6000, `exited ${took} ms after SIGTERM`);
   });
 
+  it('SIGTERM while a paused client holds a long stream: cut after the grace period, exit 0', async (t) => {
+    // the stream is in flight: the server waits SHUTDOWN_GRACE_PERIOD for it, then cuts it
+    const srv = await startServer({ DEBUG: 'true', SHUTDOWN_GRACE_PERIOD: '1' });
+    t.after(() => srv.kill());
+    // 1 GiB that the client stops reading after 2 MiB: the worker is then writing to the
+    // socket itself (past 256 KiB) and waits for room when SIGTERM comes.
+    let res;
+    let got = 0;
+    let hold = true;
+    const ended = new Promise((resolve) => {
+      const req = http.get(srv.url('/debug/stream?chunks=16384&size=65536'), { agent: false }, (r) => {
+        res = r;
+        r.on('data', (c) => {
+          got += c.length;
+          if (hold && got > 2 << 20) r.pause();
+        });
+        r.on('end', () => resolve(r.complete ? 'end' : 'cut'));
+        r.on('error', () => resolve('error'));
+        r.on('close', () => resolve(r.complete ? 'end' : 'cut'));
+      });
+      req.on('error', () => resolve('error'));
+    });
+    while (got <= 2 << 20) await sleep(50);
+    await sleep(300);
+    const t0 = Date.now();
+    srv.signal('SIGTERM');
+    const code = await srv.stop(10000);
+    const took = Date.now() - t0;
+    hold = false;
+    res.resume();
+    const how = await Promise.race([ended, sleep(5000).then(() => 'hung')]);
+    srv.assertSanitizerClean();
+    assert.deepEqual(code, { code: 0, signal: null }, `exit after SIGTERM\n${srv.tail()}`);
+    assert.ok(took >= 900 && took < 6000, `exited ${took} ms after SIGTERM`);
+    assert.ok(got < 16384 * 65536, 'the stream did not complete');
+    assert.notEqual(how, 'hung', 'the client saw the stream end');
+    assert.notEqual(how, 'end', 'a cut stream must not look complete');
+  });
+
   it('SIGTERM on an idle server exits 0 promptly', async (t) => {
     const srv = await startServer();
     t.after(() => srv.kill());

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { describe, it } from 'node:test';
 import { fetchJson, request, sleep, stopsCleanly, useServer } from './lib/server.js';
 
@@ -107,6 +108,85 @@ describe('streaming', () => {
     assert.equal(s.status, 200, s.text);
     const r = await request(ctx.server.url('/debug/stream?chunks=3&size=10'));
     assert.equal(r.text, 'a'.repeat(10) + 'b'.repeat(10) + 'c'.repeat(10));
+  });
+
+  // Past 256 KiB the worker writes chunks to the socket itself and hands it back at a chunk
+  // boundary: framing, the last chunk and keep-alive must come out as through libmicrohttpd.
+  it('a long stream hands the connection back intact: the next request reuses it', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const get = (q) =>
+        new Promise((resolve, reject) => {
+          const req = http.get(ctx.server.url(`/debug/stream?${q}`), { agent }, (res) => {
+            const parts = [];
+            res.on('data', (c) => parts.push(c));
+            res.on('end', () => resolve({ res, reused: req.reusedSocket, body: Buffer.concat(parts) }));
+            res.on('error', reject);
+          });
+          req.on('error', reject);
+        });
+      for (const [chunks, size] of [
+        [300, 9999],
+        [3, 200000],
+        [5000, 77],
+      ]) {
+        const a = await get(`chunks=${chunks}&size=${size}`);
+        assert.equal(a.res.statusCode, 200);
+        assert.equal(a.res.headers['transfer-encoding'], 'chunked');
+        assert.equal(a.body.length, chunks * size, `${chunks}x${size} length`);
+        assert.equal(firstBadByte(a.body, size), -1, `${chunks}x${size} content`);
+      }
+      const b = await get('chunks=2&size=5');
+      assert.equal(b.reused, true, 'the keep-alive connection was reused');
+      assert.equal(b.body.toString(), 'aaaaabbbbb');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('a long stream read slowly arrives byte for byte', async () => {
+    const size = 65536;
+    const chunks = 160; // 10 MiB, far beyond the socket buffers
+    const body = await new Promise((resolve, reject) => {
+      const req = http.get(ctx.server.url(`/debug/stream?chunks=${chunks}&size=${size}`), { agent: false }, (res) => {
+        const parts = [];
+        let got = 0;
+        let paused = 0;
+        res.on('data', (c) => {
+          parts.push(c);
+          got += c.length;
+          if (paused < 3 && got > (paused + 1) * 3 * (1 << 20)) {
+            paused++;
+            res.pause();
+            setTimeout(() => res.resume(), 400);
+          }
+        });
+        res.on('end', () => resolve(Buffer.concat(parts)));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+    });
+    assert.equal(body.length, chunks * size);
+    assert.equal(firstBadByte(body, size), -1);
+  });
+
+  it('HTTP/1.0: a long stream is sent unframed and ends with the connection', async () => {
+    const raw = await new Promise((resolve, reject) => {
+      const s = net.connect(ctx.server.port, '127.0.0.1', () =>
+        s.write('GET /debug/stream?chunks=100&size=5000 HTTP/1.0\r\nHost: x\r\n\r\n'),
+      );
+      const parts = [];
+      s.on('data', (c) => parts.push(c));
+      s.on('end', () => resolve(Buffer.concat(parts)));
+      s.on('error', reject);
+    });
+    const at = raw.indexOf('\r\n\r\n');
+    const head = raw.subarray(0, at).toString();
+    assert.match(head, /^HTTP\/1\.[01] 200/);
+    assert.doesNotMatch(head, /transfer-encoding/i);
+    const body = raw.subarray(at + 4);
+    assert.equal(body.length, 100 * 5000);
+    assert.equal(firstBadByte(body, 5000), -1);
   });
 
   it('invalid parameters: 4xx JSON error', async () => {

@@ -3,6 +3,8 @@
 #define DLB_AUTH_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 
 #include "auth.h"
 
@@ -31,7 +33,8 @@ struct auth {
     pthread_rwlock_t keys_lock;
     key_entry *keys;
     int nkeys;
-    struct periodic *refresher; /* NULL when authentication is off */
+    atomic_uint_fast64_t keys_gen; /* bumped by every reload: verified-key caches expire */
+    struct periodic *refresher;    /* NULL when authentication is off */
     /* rate limiting */
     int rate_on;
     double rate_per_s, burst;

@@ -93,8 +93,12 @@ describe('authentication and roles', () => {
   });
 
   it('refuses malformed and unknown keys', async () => {
-    for (const k of ['nope', 'dlb_', 'dlb_abc_', `${keys.reader}x`, keys.reader.replace(/.$/, '0').replace(/0$/, '1')]) {
+    // the last hex digit changed (a '1' becomes '0', anything else '1'), a character added
+    const changed = keys.reader.slice(0, -1) + (keys.reader.endsWith('1') ? '0' : '1');
+    assert.notEqual(changed, keys.reader);
+    for (const k of ['nope', 'dlb_', 'dlb_abc_', `${keys.reader}x`, changed]) {
       const r = await fetchJson(ctx.server.url('/tables'), { headers: { authorization: `Bearer ${k}` } });
+      assert.equal(r.status, 401, `key ${k.slice(0, 12)}...: ${r.status}`);
       expectError(assert, r, 401, 'unauthorized');
     }
   });

@@ -10,6 +10,7 @@
 #include "util/log.h"
 #include "util/periodic.h"
 #include "util/pool.h"
+#include "util/siphash.h"
 #include "util/strlist.h"
 
 #include <jansson.h>
@@ -254,6 +255,24 @@ static void check_uuid(const char *u, char version)
     assert_int_equal(u[14], version);
     assert_non_null(strchr("89ab", u[19]));
     assert_true(ids_uuid_valid(u));
+}
+
+/* The reference vectors of the SipHash paper (key 00..0f; messages 00.., of each length). */
+static void test_siphash_vectors(void **state)
+{
+    (void)state;
+    uint8_t key[16], msg[64];
+    for (int i = 0; i < 16; i++)
+        key[i] = (uint8_t)i;
+    for (int i = 0; i < 64; i++)
+        msg[i] = (uint8_t)i;
+    assert_true(siphash24(key, msg, 0) == 0x726fdb47dd0e0e31ULL);
+    assert_true(siphash24(key, msg, 1) == 0x74f839c593dc67fdULL);
+    assert_true(siphash24(key, msg, 8) == 0x93f5f5799a932462ULL);
+    assert_true(siphash24(key, msg, 15) == 0xa129ca6149be45e5ULL);
+    assert_true(siphash24(key, msg, 63) == 0x958a324ceb064572ULL);
+    key[0] ^= 1; /* keyed: another key, another value */
+    assert_true(siphash24(key, msg, 15) != 0xa129ca6149be45e5ULL);
 }
 
 static void test_uuid4(void **state)
@@ -946,6 +965,7 @@ int main(void)
         cmocka_unit_test(test_buf_steal),
         cmocka_unit_test(test_request_id_format_unique),
         cmocka_unit_test(test_request_id_sane),
+        cmocka_unit_test(test_siphash_vectors),
         cmocka_unit_test(test_uuid4),
         cmocka_unit_test(test_uuid7),
         cmocka_unit_test(test_uuid_valid),

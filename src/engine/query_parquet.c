@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct pq_stream {
@@ -215,10 +216,91 @@ static void exec_quiet(duckdb_connection con, const char *sql)
     duckdb_destroy_result(&r);
 }
 
-/* The Arrow view source: 1 when it was not usable and nothing was fetched (take the table
- * function), else 0 (the file is at path) or -1 with err set (the file removed). */
-static int copy_via_arrow(duckdb_connection con, duckdb_result *res, const query_limits *lim,
-                          const char *path, query_outcome *out, dlb_err *err)
+/* The COPY on a thread of its own, so that the file can be sent while DuckDB writes its end. */
+typedef struct {
+    duckdb_connection con;
+    const char *sql;
+    duckdb_result res;
+    int failed, done;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} copy_job;
+
+static void *copy_main(void *arg)
+{
+    copy_job *j = arg;
+    int failed = duckdb_query(j->con, j->sql, &j->res) == DuckDBError;
+    pthread_mutex_lock(&j->mu);
+    j->failed = failed;
+    j->done = 1;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* Waits up to ms for the COPY to end; whether it has. */
+static int copy_wait(copy_job *j, long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&j->mu);
+    if (!j->done) pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+    int done = j->done;
+    pthread_mutex_unlock(&j->mu);
+    return done;
+}
+
+/* Sends the file as DuckDB appends to it (a Parquet file is written front to back, footer last,
+ * never rewritten) until the COPY has ended and everything it wrote is sent. 0, or -1 (client
+ * gone: out->client_gone; a read error: err). */
+static int send_growing(const char *path, copy_job *j, size_t chunk, query_sink sink, void *ctx,
+                        query_outcome *out, dlb_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *buf = fd >= 0 ? malloc(chunk) : NULL;
+    int rc = -1;
+    if (!buf) {
+        dlb_err_set(err, 500, "query_internal_error", "cannot read the staged result");
+        goto done;
+    }
+    for (;;) {
+        int finished = copy_wait(j, 0); /* before the read: then EOF means all of it */
+        ssize_t n = read(fd, buf, chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            dlb_err_set(err, 500, "query_internal_error", "cannot read the staged result: %s",
+                        strerror(errno));
+            goto done;
+        }
+        if (n == 0) {
+            if (finished) break;
+            copy_wait(j, 2);
+            continue;
+        }
+        out->started = 1;
+        if (sink(ctx, buf, (size_t)n) < 0) {
+            out->client_gone = 1;
+            goto done;
+        }
+        out->bytes += (uint64_t)n;
+    }
+    rc = 0;
+done:
+    free(buf);
+    if (fd >= 0) close(fd);
+    return rc;
+}
+
+/* The Arrow view source, the file sent as soon as the whole result is read (no error of the
+ * user's query can come after that; until then nothing is sent, as with the table function).
+ * 1 when the view was not usable and nothing was fetched (take the table function), 0 when the
+ * file was sent, -1 with err set or out->client_gone. */
+static int export_via_arrow(duckdb_connection con, duckdb_result *res, const query_limits *lim,
+                            const char *path, query_sink sink, void *sink_ctx, query_outcome *out,
+                            dlb_err *err)
 {
     static pthread_mutex_t seq_lock = PTHREAD_MUTEX_INITIALIZER;
     static unsigned long seq;
@@ -236,27 +318,47 @@ static int copy_via_arrow(duckdb_connection con, duckdb_result *res, const query
         return 1;
     }
     copy_sql(sql, sizeof(sql), from, path);
-    duckdb_result cr;
-    int copy_failed = duckdb_query(lim->parquet_con, sql, &cr) == DuckDBError;
+    size_t chunk = lim->chunk_bytes ? lim->chunk_bytes : 256 * 1024;
+    copy_job j = {.con = lim->parquet_con, .sql = sql};
+    pthread_mutex_init(&j.mu, NULL);
+    pthread_cond_init(&j.cv, NULL);
+    pthread_t t;
+    int threaded = pthread_create(&t, NULL, copy_main, &j) == 0;
+    if (!threaded) copy_main(&j);
+    int sent = 0, send_rc = 0;
+    while (!copy_wait(&j, 5))
+        if (result_arrow_read_all(ra)) {
+            sent = 1;
+            send_rc = send_growing(path, &j, chunk, sink, sink_ctx, out, err);
+            if (send_rc) duckdb_interrupt(lim->parquet_con); /* the COPY is of no use now */
+            break;
+        }
+    if (threaded) pthread_join(t, NULL);
     int fetched = result_arrow_fetched(ra);
     dlb_err rerr = {0};
     int read_failed = result_arrow_finish(ra, &rerr);
     int rc = 0;
-    if (copy_failed && !fetched) {
-        const char *m = duckdb_result_error(&cr);
+    if (j.failed && !fetched) {
+        const char *m = duckdb_result_error(&j.res);
         log_warn("Parquet result: the Arrow source failed before its first fetch", "error",
                  m ? m : "?");
+        unlink(path);
         rc = 1;
     } else if (read_failed) { /* the user's error (from the fetch) first */
         if (err) *err = rerr;
         rc = -1;
-    } else if (copy_failed) { /* then the writer's */
-        query_map_error(duckdb_result_error_type(&cr), duckdb_result_error(&cr), err);
+    } else if (send_rc) {
         rc = -1;
+    } else if (j.failed) { /* then the writer's */
+        query_map_error(duckdb_result_error_type(&j.res), duckdb_result_error(&j.res), err);
+        rc = -1;
+    } else if (!sent) {
+        rc = send_file(path, chunk, sink, sink_ctx, out, err);
     }
-    if (rc) unlink(path);
     if (rc == 0) __atomic_add_fetch(&arrow_count, 1, __ATOMIC_RELAXED);
-    duckdb_destroy_result(&cr);
+    duckdb_destroy_result(&j.res);
+    pthread_cond_destroy(&j.cv);
+    pthread_mutex_destroy(&j.mu);
     snprintf(sql, sizeof(sql), "DROP VIEW IF EXISTS %s", from);
     exec_quiet(lim->parquet_con, sql);
     out->rows = result_arrow_rows(ra);
@@ -319,13 +421,15 @@ int query_run_parquet(duckdb_connection con, duckdb_prepared_statement st, const
         return -1;
     }
     int rc = __atomic_load_n(&use_arrow, __ATOMIC_RELAXED)
-                 ? copy_via_arrow(con, &res, lim, path, out, err)
+                 ? export_via_arrow(con, &res, lim, path, sink, sink_ctx, out, err)
                  : 1;
-    if (rc == 1) rc = copy_via_function(&res, lim, path, out, err);
+    if (rc == 1) {
+        rc = copy_via_function(&res, lim, path, out, err);
+        if (rc == 0)
+            rc = send_file(path, lim->chunk_bytes ? lim->chunk_bytes : 256 * 1024, sink, sink_ctx,
+                           out, err);
+    }
     duckdb_destroy_result(&res);
-    if (rc) return -1;
-    rc =
-        send_file(path, lim->chunk_bytes ? lim->chunk_bytes : 256 * 1024, sink, sink_ctx, out, err);
     unlink(path);
-    return rc;
+    return rc ? -1 : 0;
 }

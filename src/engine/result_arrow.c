@@ -321,6 +321,14 @@ static void stop_thread(result_arrow *r)
     pthread_join(r->thread, NULL);
 }
 
+int result_arrow_read_all(result_arrow *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int all = r->ended && !r->failed;
+    pthread_mutex_unlock(&r->mu);
+    return all;
+}
+
 /* After result_arrow_finish (the thread joined). */
 int64_t result_arrow_rows(const result_arrow *r)
 {

@@ -29,6 +29,9 @@ result_arrow *result_arrow_new(duckdb_connection con, duckdb_result *res, int64_
 struct ArrowArrayStream *result_arrow_stream(result_arrow *r);
 /* Whether reading has begun (before that, the result is untouched). */
 int result_arrow_fetched(result_arrow *r);
+/* Whether the reader has read the whole result (up to the cap) without error: from then on no
+ * error of the user's query can come, whatever the consumer still does. */
+int result_arrow_read_all(result_arrow *r);
 /* Stops the reader (after the consumer is done with the stream, or gave up) and waits for it.
  * 0, or -1 with err set when reading failed: the result's error (query_map_error) or a batch
  * that could not be built. */

@@ -626,6 +626,20 @@ static void test_parquet_arrow_order_cap_errors(void **state)
     free(sb.data);
     lim.timeout_s = 0;
 
+    /* A client that goes away while the file is being sent (maybe still being written). */
+    err = (dlb_err){0};
+    sb = (sinkbuf){.fail_after = 2};
+    lim.chunk_bytes = 4096;
+    assert_int_equal(run("SELECT range AS i, 'v' || range AS s FROM range(2000000)", QF_PARQUET,
+                         &lim, &sb, &out, &err),
+                     -1);
+    assert_true(out.client_gone);
+    assert_true(out.started);
+    assert_int_equal(sb.calls, 2);
+    assert_int_equal(err.status, 0);
+    free(sb.data);
+    lim.chunk_bytes = 0;
+
     /* No staged file and no view left behind; the connections work again. */
     snprintf(q, sizeof(q), "SELECT count(*) FROM glob('%s/*')", engine_export_dir(g_eng));
     assert_int_equal(scalar(q), 0);

@@ -2,8 +2,9 @@
  * statement. The prepared statement runs as a streaming result on the sandboxed connection and
  * reaches, on the trusted connection lim->parquet_con,
  *     COPY (SELECT * FROM <source>) TO '<tmp>/dlb-q-<pid>-<id>.parquet' (FORMAT parquet)
- * with only our own names and staging path in the SQL text. The file is then streamed to the
- * sink and deleted: memory stays at a few row groups, the staged file is the only full copy.
+ * with only our own names and staging path in the SQL text. The file is streamed to the sink
+ * (from the moment the whole result has been read, while DuckDB still writes its end) and
+ * deleted: the staged file is the only full copy.
  *
  * The source, first choice: a view over an Arrow stream of the result (engine/result_arrow.h,
  * registered with duckdb_arrow_scan). arrow_scan gives every batch an index, so DuckDB's

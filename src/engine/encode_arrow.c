@@ -21,8 +21,9 @@ typedef struct {
 } acol;
 
 struct arrow_batcher {
-    size_t ncols, rows, cap; /* cap: rows a batch can hold (ARROW_BATCH_ROWS + one chunk) */
-    size_t row_bytes;        /* fixed bytes a row: the part of the size that is not string data */
+    size_t ncols, rows,
+        cap; /* cap: rows a batch can hold (ARROW_BATCH_ROWS or the rows asked for, + one chunk) */
+    size_t row_bytes; /* fixed bytes a row: the part of the size that is not string data */
     acol *col;
     struct ArrowArray root;
     struct ArrowArray **children;
@@ -122,11 +123,17 @@ static size_t bit_words(size_t cap)
 arrow_batcher *arrow_batcher_new(const struct ArrowSchema *schema, const duckdb_logical_type *types,
                                  size_t n)
 {
+    return arrow_batcher_new_rows(schema, types, n, ARROW_BATCH_ROWS);
+}
+
+arrow_batcher *arrow_batcher_new_rows(const struct ArrowSchema *schema,
+                                      const duckdb_logical_type *types, size_t n, size_t rows)
+{
     if (!schema || (size_t)schema->n_children != n || n == 0) return NULL;
     arrow_batcher *b = calloc(1, sizeof(*b));
     if (!b) return NULL;
     b->ncols = n;
-    b->cap = ARROW_BATCH_ROWS + (size_t)duckdb_vector_size();
+    b->cap = rows + (size_t)duckdb_vector_size();
     b->col = calloc(n, sizeof(acol));
     b->children = calloc(n, sizeof(*b->children));
     if (!b->col || !b->children) goto fail;

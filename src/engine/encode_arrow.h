@@ -35,6 +35,11 @@ typedef struct arrow_batcher arrow_batcher;
  * NULL when a column is not flat (or memory ran out): the caller takes the chunk-by-chunk path. */
 arrow_batcher *arrow_batcher_new(const struct ArrowSchema *schema, const duckdb_logical_type *types,
                                  size_t n);
+/* The same with room for rows + one chunk of rows instead of ARROW_BATCH_ROWS + one chunk (add
+ * still answers 1 past ARROW_BATCH_ROWS rows or ARROW_BATCH_BYTES; the caller may go on adding
+ * up to rows). */
+arrow_batcher *arrow_batcher_new_rows(const struct ArrowSchema *schema,
+                                      const duckdb_logical_type *types, size_t n, size_t rows);
 /* Appends the first n rows of ch (the caller keeps ch; n <= duckdb_vector_size()). 1 when the
  * batch is full (write it, then arrow_batcher_reset), 0 when more rows fit, -1 with err. */
 int arrow_batcher_add(arrow_batcher *b, duckdb_data_chunk ch, size_t n, dlb_err *err);

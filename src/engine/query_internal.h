@@ -21,6 +21,11 @@ void query_columns_free(query_columns *cols);
  * staged file, which is then streamed to the sink and deleted. */
 int query_run_parquet(duckdb_connection con, duckdb_prepared_statement st, const query_limits *lim,
                       query_sink sink, void *sink_ctx, query_outcome *out, dlb_err *err);
+/* 0: always the table-function source (tests compare the two sources); 1 (default): the Arrow
+ * view when the result's types allow it. query_parquet_arrow_count: results written through the
+ * Arrow view so far. */
+void query_parquet_use_arrow(int on);
+long query_parquet_arrow_count(void);
 
 /* The Arrow path of query_run: DuckDB chunks through the C Data Interface to Arrow IPC record
  * batches (query_arrow.c). */

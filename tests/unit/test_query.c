@@ -11,6 +11,7 @@
 #include "config.h"
 #include "engine/engine.h"
 #include "engine/query.h"
+#include "engine/query_internal.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -427,6 +428,227 @@ static void test_empty_and_sandboxed_run(void **state)
     free(sb.data);
 }
 
+/* ---- Parquet: the Arrow view and the table function write the same file ------------------- */
+
+static int64_t scalar(const char *sql)
+{
+    duckdb_result r;
+    if (duckdb_query(g_tc, sql, &r) == DuckDBError) {
+        fprintf(stderr, "%s: %s\n", sql, duckdb_result_error(&r));
+        duckdb_destroy_result(&r);
+        return -1;
+    }
+    int64_t v = duckdb_value_int64(&r, 0, 0);
+    duckdb_destroy_result(&r);
+    return v;
+}
+
+/* Runs sql as Parquet through one source (arrow: 1 or 0) into g_dir/<name>.parquet. */
+static void parquet_to(const char *sql, int arrow, const char *name, const query_limits *lim,
+                       query_outcome *out)
+{
+    dlb_err err = {0};
+    sinkbuf sb = {0};
+    long before = query_parquet_arrow_count();
+    query_parquet_use_arrow(arrow);
+    int rc = run(sql, QF_PARQUET, lim, &sb, out, &err);
+    query_parquet_use_arrow(1);
+    if (rc) fprintf(stderr, "%s: %s\n", sql, err.detail);
+    assert_int_equal(rc, 0);
+    assert_int_equal(query_parquet_arrow_count() - before, arrow);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s.parquet", g_dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(sb.data, 1, sb.len, f), sb.len);
+    fclose(f);
+    free(sb.data);
+}
+
+/* Every type the Arrow view takes: same Parquet schema (physical, converted and logical types),
+ * same values in the same order, NULLs and edge values included. */
+static void test_parquet_sources_agree(void **state)
+{
+    (void)state;
+    const char *sql =
+        "SELECT CASE WHEN i % 7 = 3 THEN NULL ELSE (i % 256 - 128)::TINYINT END AS ti, "
+        "(i % 65536 - 32768)::SMALLINT AS si, ((i * 40503) % 4294967296 - 2147483648)::INTEGER AS "
+        "ii, "
+        "CASE i WHEN 0 THEN -9223372036854775808 WHEN 1 THEN 9223372036854775807 "
+        "ELSE i * 1000003 END::BIGINT AS bi, (i % 256)::UTINYINT AS ut, "
+        "(i % 65536)::USMALLINT AS us, ((i * 40503) % 4294967296)::UINTEGER AS ui, "
+        "CASE WHEN i = 0 THEN 18446744073709551615 ELSE i END::UBIGINT AS ub, "
+        "CASE i % 4 WHEN 0 THEN 'nan' WHEN 1 THEN '-inf' ELSE (i / 3)::VARCHAR END::FLOAT AS f, "
+        "CASE i % 5 WHEN 0 THEN 'inf' WHEN 1 THEN '-0.0' ELSE (i / 7)::VARCHAR END::DOUBLE AS d, "
+        "((i % 1999) - 999)::DECIMAL(4, 0) / 100 AS d4, (i * -1.5)::DECIMAL(9, 3) AS d9, "
+        "(i * 1.25)::DECIMAL(18, 4) AS d18, "
+        "(i * 123456789.123456789)::DECIMAL(38, 10) - 99999999999999.5 AS d38, "
+        "DATE '1900-01-01' + (i * 37)::INTEGER AS dt, "
+        "TIME '00:00:00' + INTERVAL (i * 17) SECOND + INTERVAL (i) MICROSECOND AS tm, "
+        "TIMESTAMP '1969-12-31 23:59:59' + INTERVAL (i * 1001) SECOND AS ts, "
+        "(TIMESTAMP '2024-01-01' + INTERVAL (i) SECOND)::TIMESTAMP_S AS ts_s, "
+        "(TIMESTAMP '2024-01-01' + INTERVAL (i) MILLISECOND)::TIMESTAMP_MS AS ts_ms, "
+        "(TIMESTAMP '2024-01-01' + INTERVAL (i) MICROSECOND)::TIMESTAMP_NS AS ts_ns, "
+        "(TIMESTAMP '2024-01-01 12:00:00' + INTERVAL (i) MINUTE)::TIMESTAMPTZ AS tz, "
+        "CASE WHEN i % 3 = 0 THEN NULL ELSE i % 2 = 0 END AS b, "
+        "CASE i % 4 WHEN 0 THEN '' WHEN 1 THEN 'short' WHEN 2 THEN NULL "
+        "ELSE 'a longer string ' || repeat('é€😀', i % 50) END AS s, "
+        "CASE WHEN i % 6 = 0 THEN NULL ELSE ('\\x00\\xFF' || i)::BLOB END AS bl "
+        "FROM range(300000) t(i)";
+    query_limits lim = {.tmp_dir = engine_export_dir(g_eng), .parquet_con = g_tc};
+    query_outcome out;
+    parquet_to(sql, 1, "src_arrow", &lim, &out);
+    assert_int_equal(out.rows, 300000);
+    parquet_to(sql, 0, "src_tf", &lim, &out);
+    assert_int_equal(out.rows, 300000);
+    char q[2048];
+    const char *cols = "name, type, type_length, repetition_type, num_children, converted_type, "
+                       "scale, precision, field_id, logical_type";
+    for (int k = 0; k < 2; k++) {
+        const char *a = k ? "src_tf" : "src_arrow", *b = k ? "src_arrow" : "src_tf";
+        snprintf(q, sizeof(q),
+                 "SELECT count(*) FROM (SELECT %s FROM parquet_schema('%s/%s.parquet') EXCEPT ALL "
+                 "SELECT %s FROM parquet_schema('%s/%s.parquet'))",
+                 cols, g_dir, a, cols, g_dir, b);
+        assert_int_equal(scalar(q), 0);
+        snprintf(q, sizeof(q),
+                 "SELECT count(*) FROM (SELECT * FROM read_parquet('%s/%s.parquet', "
+                 "file_row_number = true) EXCEPT ALL SELECT * FROM read_parquet('%s/%s.parquet', "
+                 "file_row_number = true))",
+                 g_dir, a, g_dir, b);
+        assert_int_equal(scalar(q), 0);
+    }
+    snprintf(q, sizeof(q), "SELECT count(*) FROM parquet_schema('%s/src_arrow.parquet')", g_dir);
+    assert_int_equal(scalar(q), 25); /* the root and 24 columns */
+    /* The types read back are the query's (DESCRIBE of the file against the query's own). */
+    snprintf(q, sizeof(q),
+             "SELECT count(*) FROM (SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM "
+             "read_parquet('%s/src_arrow.parquet')) EXCEPT ALL SELECT column_name, column_type "
+             "FROM (DESCRIBE SELECT * FROM read_parquet('%s/src_tf.parquet')))",
+             g_dir, g_dir);
+    assert_int_equal(scalar(q), 0);
+    snprintf(q, sizeof(q),
+             "SELECT count(*) FROM read_parquet('%s/src_arrow.parquet') WHERE s LIKE '%%😀'", g_dir);
+    assert_true(scalar(q) > 0);
+
+    /* Types outside the list take the table function: nothing counted on the Arrow side. */
+    const char *other[] = {"SELECT uuid() AS u",
+                           "SELECT INTERVAL 1 DAY AS iv",
+                           "SELECT 1::HUGEINT AS h",
+                           "SELECT 1::UHUGEINT AS uh",
+                           "SELECT [1, 2] AS l",
+                           "SELECT {'a': 1} AS st",
+                           "SELECT 'a'::ENUM('a', 'b') AS e",
+                           "SELECT '{}'::JSON AS j",
+                           "SELECT TIME WITH TIME ZONE '01:02:03+04' AS ttz"};
+    for (size_t k = 0; k < sizeof(other) / sizeof(other[0]); k++) {
+        dlb_err err = {0};
+        sinkbuf sb = {0};
+        long before = query_parquet_arrow_count();
+        int rc = run(other[k], QF_PARQUET, &lim, &sb, &out, &err);
+        if (rc) fprintf(stderr, "%s: %s\n", other[k], err.detail);
+        assert_int_equal(rc, 0);
+        assert_int_equal(query_parquet_arrow_count(), before);
+        assert_memory_equal(sb.data, "PAR1", 4);
+        free(sb.data);
+    }
+    /* Repeated names, which the table function refused (a bind error), are numbered as DuckDB
+     * numbers them elsewhere. */
+    parquet_to("SELECT 1 AS a, 2 AS a", 1, "dup", &lim, &out);
+    snprintf(q, sizeof(q), "SELECT a + 10 * a_1 FROM read_parquet('%s/dup.parquet')", g_dir);
+    assert_int_equal(scalar(q), 21);
+}
+
+/* A sorted result over many row groups written by several threads stays in query order; the
+ * row cap cuts inside a batch; errors after some batches leave no file and no view behind. */
+static void test_parquet_arrow_order_cap_errors(void **state)
+{
+    (void)state;
+    query_limits lim = {.tmp_dir = engine_export_dir(g_eng), .parquet_con = g_tc};
+    query_outcome out;
+    char q[1024];
+    /* 200-byte strings: batches of ~80,000 rows against row groups of 122,880, so that a writer
+     * that did not keep the order would mix them (checked with preserve_insertion_order off). */
+    parquet_to("SELECT range AS i, repeat('x', 200) || range AS s FROM range(1000000) "
+               "ORDER BY i DESC",
+               1, "desc", &lim, &out);
+    assert_int_equal(out.rows, 1000000);
+    snprintf(q, sizeof(q),
+             "SELECT count(*) FROM read_parquet('%s/desc.parquet', file_row_number = true) "
+             "WHERE i <> 999999 - file_row_number OR s <> repeat('x', 200) || i",
+             g_dir);
+    assert_int_equal(scalar(q), 0);
+    snprintf(q, sizeof(q), "SELECT count(*) FROM read_parquet('%s/desc.parquet')", g_dir);
+    assert_int_equal(scalar(q), 1000000);
+    snprintf(q, sizeof(q),
+             "SELECT count(DISTINCT row_group_id) FROM parquet_metadata('%s/desc.parquet')", g_dir);
+    assert_true(scalar(q) >= 8);
+
+    lim.max_rows = 150001;
+    parquet_to("SELECT range AS i FROM range(400000)", 1, "capped", &lim, &out);
+    assert_int_equal(out.rows, 150001);
+    assert_true(out.truncated);
+    snprintf(q, sizeof(q), "SELECT count(*), max(i) FROM read_parquet('%s/capped.parquet')", g_dir);
+    assert_int_equal(scalar(q), 150001);
+    lim.max_rows = 400000; /* exactly the result: not truncated */
+    parquet_to("SELECT range AS i FROM range(400000)", 1, "exact", &lim, &out);
+    assert_int_equal(out.rows, 400000);
+    assert_false(out.truncated);
+    lim.max_rows = 0;
+
+    /* A runtime error in the middle of the result (after several batches): 400, nothing sent. */
+    dlb_err err = {0};
+    sinkbuf sb = {0};
+    assert_int_equal(run("SELECT CASE WHEN range < 700000 THEN range "
+                         "ELSE CAST('x' || range AS BIGINT) END AS v FROM range(1000000)",
+                         QF_PARQUET, &lim, &sb, &out, &err),
+                     -1);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.code, "invalid_query");
+    assert_non_null(strstr(err.detail, "Conversion Error"));
+    assert_false(out.started);
+    assert_int_equal(sb.calls, 0);
+    free(sb.data);
+
+    /* A deadline while the Arrow source is reading: 504. */
+    lim.timeout_s = 0.5;
+    err = (dlb_err){0};
+    sb = (sinkbuf){0};
+    long before = query_parquet_arrow_count();
+    assert_int_equal(run("SELECT a.range * b.range AS v FROM range(100000) a, range(100000) b "
+                         "WHERE (a.range * b.range) % 1000003 = 7",
+                         QF_PARQUET, &lim, &sb, &out, &err),
+                     -1);
+    assert_int_equal(err.status, 504);
+    assert_string_equal(err.code, "query_timeout");
+    assert_int_equal(sb.calls, 0);
+    assert_int_equal(query_parquet_arrow_count(), before);
+    free(sb.data);
+    lim.timeout_s = 0;
+
+    /* A client that goes away while the file is being sent (maybe still being written). */
+    err = (dlb_err){0};
+    sb = (sinkbuf){.fail_after = 2};
+    lim.chunk_bytes = 4096;
+    assert_int_equal(run("SELECT range AS i, 'v' || range AS s FROM range(2000000)", QF_PARQUET,
+                         &lim, &sb, &out, &err),
+                     -1);
+    assert_true(out.client_gone);
+    assert_true(out.started);
+    assert_int_equal(sb.calls, 2);
+    assert_int_equal(err.status, 0);
+    free(sb.data);
+    lim.chunk_bytes = 0;
+
+    /* No staged file and no view left behind; the connections work again. */
+    snprintf(q, sizeof(q), "SELECT count(*) FROM glob('%s/*')", engine_export_dir(g_eng));
+    assert_int_equal(scalar(q), 0);
+    assert_int_equal(
+        scalar("SELECT count(*) FROM duckdb_views() WHERE view_name LIKE '__dlb_pq_%'"), 0);
+    parquet_to("SELECT 42 AS x", 1, "after", &lim, &out);
+    assert_int_equal(out.rows, 1);
+}
+
 /* ---- negotiation ----------------------------------------------------------------------------- */
 
 static void test_negotiate(void **state)
@@ -488,6 +710,8 @@ int main(void)
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_client_gone_and_errors),
         cmocka_unit_test(test_empty_and_sandboxed_run),
+        cmocka_unit_test(test_parquet_sources_agree),
+        cmocka_unit_test(test_parquet_arrow_order_cap_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

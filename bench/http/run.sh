@@ -118,6 +118,8 @@ stop_pid() {
     forget "$1"
 }
 
+# cpu_ticks PID: user + system CPU of PID so far, in clock ticks
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_mb() { awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
 hwm_mb() { awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status" 2>/dev/null; }
 
@@ -128,8 +130,14 @@ bench() {
     local script=()
     [ -n "$lua" ] && script=(-s "$lua")
     run_wait wrk -t$THREADS -c$CONNS -d${WARM}s --timeout 2s "${WRK_EXTRA[@]}" "${script[@]}" "$url" >/dev/null 2>&1
+    local t0=0 t1=0
+    [ -n "${CPU_PID:-}" ] && t0=$(cpu_ticks "$CPU_PID")
     run_wait wrk -t$THREADS -c$CONNS -d"${SECS}s" --timeout 2s --latency "${WRK_EXTRA[@]}" "${script[@]}" "$url" >"$out" 2>&1
+    [ -n "${CPU_PID:-}" ] && t1=$(cpu_ticks "$CPU_PID")
     R_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+    # server CPU (user + system) per request during the measured run, in microseconds
+    R_CPU=$(awk -v a="$t0" -v b="$t1" -v r="${R_RPS:-0}" -v s="$SECS" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { if (r > 0) printf "%.2f", (b - a) * 1e6 / hz / (r * s); else print 0 }')
     # " 99%  1.23ms": wrk prints us, ms, s, m or h.
     R_P99=$(awk '$1 == "99%" {
         v = $2; u = v; sub(/^[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
@@ -222,7 +230,7 @@ echo "bench/http: $(nproc) CPUs shared by wrk and the servers; wrk -t$THREADS -c
     "$(nginx -v 2>&1 | sed 's/.*: //') ($NGINX_WORKERS workers); $UVI_IMPL"
 echo "measuring GET / ($ROOT_BYTES bytes) ..." >&2
 
-declare -A RPS P99 ERR
+declare -A RPS P99 ERR CPU
 for t in ours nginx-static nginx-return uvicorn; do
     case $t in
     ours) url=http://127.0.0.1:$P_OURS/ ;;
@@ -273,27 +281,34 @@ if [ "${BENCH_AUTH:-0}" = 1 ]; then
     echo "measuring an authenticated GET (/config/features, reader role) with authentication off and on ..." >&2
     # One data directory with one key for both: the requests are byte for byte the same (the
     # header is simply not looked at when authentication is off), and the two settings take
-    # turns twice so that drift over the minute does not count as the cost of either.
+    # turns BENCH_AUTH_ROUNDS times so that drift does not count as the cost of either. Beside
+    # req/s (the target's unit, which moves by +-10 % between runs on this shared 2-core VM), the
+    # server's CPU per request: wrk's own share of the two cores does not enter it.
     mkdir -p "$TMP/ours-auth-data"
     AUTH_KEY=$(DATA_DIR="$TMP/ours-auth-data" "$BIN" keys create --name bench --role reader 2>/dev/null)
-    declare -A AUTH_SUM=([off]=0 [on]=0) AUTH_P99=() AUTH_ERR=([off]=0 [on]=0)
-    for round in 1 2; do
+    AUTH_ROUNDS=${BENCH_AUTH_ROUNDS:-4}
+    declare -A AUTH_SUM=([off]=0 [on]=0) AUTH_CPU=([off]=0 [on]=0) AUTH_P99=() AUTH_ERR=([off]=0 [on]=0)
+    for round in $(seq 1 "$AUTH_ROUNDS"); do
         for mode in off on; do
             flag=false
             [ "$mode" = on ] && flag=true
             [ -n "$AUTH_KEY" ] || break 2
             start_ours "$P_TOG" "ours-auth" FEATURE_ENABLE_AUTHENTICATION=$flag || continue
             WRK_EXTRA=(-H "Authorization: Bearer $AUTH_KEY")
+            CPU_PID=$OURS_PID
             bench "auth-$mode-$round" "http://127.0.0.1:$P_TOG/config/features"
+            CPU_PID=
             WRK_EXTRA=()
             AUTH_SUM[$mode]=$(awk -v a="${AUTH_SUM[$mode]}" -v b="$R_RPS" 'BEGIN { print a + b }')
+            AUTH_CPU[$mode]=$(awk -v a="${AUTH_CPU[$mode]}" -v b="$R_CPU" 'BEGIN { print a + b }')
             AUTH_P99[$mode]=$R_P99
             AUTH_ERR[$mode]=$((AUTH_ERR[$mode] + R_ERR))
             stop_pid "$OURS_PID"
         done
     done
     for mode in off on; do
-        RPS[auth-$mode]=$(awk -v a="${AUTH_SUM[$mode]}" 'BEGIN { print a / 2 }')
+        RPS[auth-$mode]=$(awk -v a="${AUTH_SUM[$mode]}" -v n="$AUTH_ROUNDS" 'BEGIN { print a / n }')
+        CPU[auth-$mode]=$(awk -v a="${AUTH_CPU[$mode]}" -v n="$AUTH_ROUNDS" 'BEGIN { printf "%.2f", a / n }')
         P99[auth-$mode]=${AUTH_P99[$mode]:-0} ERR[auth-$mode]=${AUTH_ERR[$mode]}
     done
 fi
@@ -355,13 +370,16 @@ fi
 
 if [ "${BENCH_AUTH:-0}" = 1 ]; then
     echo
-    echo "Authentication (ours, GET /config/features with a reader key; mean of two alternated runs each, same request bytes)"
+    echo "Authentication (ours, GET /config/features with a reader key; mean of $AUTH_ROUNDS alternated runs each, same request bytes)"
     printf "  %-16s %12s %10s %14s %8s\n" auth req/s p99 "" errors
     row "off" auth-off
     row "on" auth-on
     printf "  %-34s %5s%%   (target < 5)\n" "throughput cost of on vs off" \
         "$(awk -v a="${RPS[auth-off]}" -v b="${RPS[auth-on]}" \
             'BEGIN { if (a + 0 == 0) print "n/a"; else printf "%.1f", (a - b) * 100 / a }')"
+    printf "  %-34s %s / %s us   cost %s%%\n" "server CPU per request off / on" "${CPU[auth-off]}" \
+        "${CPU[auth-on]}" "$(awk -v a="${CPU[auth-off]}" -v b="${CPU[auth-on]}" \
+            'BEGIN { if (a + 0 == 0) print "n/a"; else printf "%.1f", (b - a) * 100 / a }')"
 fi
 
 for k in "${!ERR[@]}"; do

@@ -125,21 +125,22 @@ int auth_reload(auth_t *a)
 
 /* Verified keys, per thread. A client sends the same key with every request; proving it with
  * SHA-256 each time cost about as much as the rest of the check (measured: libcrypto was 3.5 %
- * of the server's CPU on a GET). A key that passed is remembered as a 128-bit keyed hash (two
- * SipHash-2-4 under a random per-process key, so the secret itself is not kept and a forged
- * match needs the key) together with the key list's generation: any reload (a revocation, a
- * new key, the periodic refresh) expires every entry at once. */
+ * of the server's CPU on a GET). A key that passed is remembered as its key id and a keyed hash
+ * of the whole key (SipHash-2-4 under a random per-process key: the secret itself is not kept,
+ * and without the process key a forged match is a 2^-64 guess per request) together with the
+ * key list's generation: any reload (a revocation, a new key, the periodic refresh) expires
+ * every entry at once. */
 #define VCACHE_SLOTS 4
 
 typedef struct {
     const auth_t *a;
-    uint64_t gen, h[2];
+    uint64_t gen, h;
     auth_principal who;
 } vcache_entry;
 
 static _Thread_local vcache_entry t_vcache[VCACHE_SLOTS];
 static _Thread_local unsigned t_vcache_next;
-static uint8_t g_vkey[32];
+static uint8_t g_vkey[16];
 static int g_vkey_ok;
 static pthread_once_t g_vkey_once = PTHREAD_ONCE_INIT;
 
@@ -148,32 +149,32 @@ static void make_vkey(void)
     g_vkey_ok = ids_random(g_vkey, sizeof(g_vkey)) == 0;
 }
 
-static int vhash(const char *presented, uint64_t h[2])
+static int vhash(const char *presented, uint64_t *h)
 {
     pthread_once(&g_vkey_once, make_vkey);
     if (!g_vkey_ok) return -1;
-    size_t n = strlen(presented);
-    h[0] = siphash24(g_vkey, presented, n);
-    h[1] = siphash24(g_vkey + 16, presented, n);
+    *h = siphash24(g_vkey, presented, strlen(presented));
     return 0;
 }
 
-static const vcache_entry *vcache_find(const auth_t *a, uint64_t gen, const uint64_t h[2])
+static const vcache_entry *vcache_find(const auth_t *a, uint64_t gen, uint64_t h,
+                                       const char *key_id, size_t idlen)
 {
     for (int i = 0; i < VCACHE_SLOTS; i++) {
         const vcache_entry *e = &t_vcache[i];
-        if (e->a == a && e->gen == gen && CRYPTO_memcmp(e->h, h, sizeof(e->h)) == 0) return e;
+        if (e->a == a && e->gen == gen && CRYPTO_memcmp(&e->h, &h, sizeof(h)) == 0 &&
+            strncmp(e->who.key_id, key_id, idlen) == 0 && e->who.key_id[idlen] == 0)
+            return e;
     }
     return NULL;
 }
 
-static void vcache_put(const auth_t *a, uint64_t gen, const uint64_t h[2],
-                       const auth_principal *who)
+static void vcache_put(const auth_t *a, uint64_t gen, uint64_t h, const auth_principal *who)
 {
     vcache_entry *e = &t_vcache[t_vcache_next++ % VCACHE_SLOTS];
     e->a = a;
     e->gen = gen;
-    memcpy(e->h, h, sizeof(e->h));
+    e->h = h;
     e->who = *who;
 }
 
@@ -184,9 +185,9 @@ int auth_check(auth_t *a, const char *presented, auth_principal *out)
     const char *id = presented + 4, *sep = strchr(id, '_');
     if (!sep || sep == id || (size_t)(sep - id) >= sizeof(out->key_id) || !sep[1]) return -1;
     /* Read before the list: a reload between the two only makes a fresh entry look stale. */
-    uint64_t gen = atomic_load(&a->keys_gen), h[2];
-    int hashed = vhash(presented, h) == 0;
-    const vcache_entry *hit = hashed ? vcache_find(a, gen, h) : NULL;
+    uint64_t gen = atomic_load(&a->keys_gen), h = 0;
+    int hashed = vhash(presented, &h) == 0;
+    const vcache_entry *hit = hashed ? vcache_find(a, gen, h, id, (size_t)(sep - id)) : NULL;
     if (hit) {
         *out = hit->who;
         return 0;

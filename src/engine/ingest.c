@@ -1,6 +1,7 @@
 #include "ingest.h"
 
 #include "engine/arrow/ipc_read.h"
+#include "engine/ndjson_scan.h"
 #include "util/buf.h"
 #include "util/json_rows.h"
 #include "util/sqlq.h"
@@ -168,19 +169,9 @@ static int check_json_keys(duckdb_connection con, const char *path, const char *
  * most 1 GiB: DuckDB's JSON reader reserves buffers of about twice this size per reader and
  * counts them against memory_limit, so a fixed 1 GiB made 8 concurrent appends of a few rows
  * fail with "Out of Memory Error ... 18.0 GiB used". */
-static int key_known(const char *const *names, int ncols, const char *k, size_t n)
-{
-    for (int i = 0; i < ncols; i++)
-        if (strlen(names[i]) == n && memcmp(names[i], k, n) == 0) return 1;
-    return 0;
-}
-
 static int ndjson_prescan(duckdb_connection con, const char *path, const char *const *names,
                           int ncols, long long *cap_out, dlb_err *err)
 {
-    /* bytes that matter outside strings; everything else is skipped */
-    static const unsigned char structural[256] = {
-        ['"'] = 1, ['{'] = 1, ['}'] = 1, ['['] = 1, [']'] = 1, [','] = 1, ['\n'] = 1};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st)) {
@@ -197,79 +188,19 @@ static int ndjson_prescan(duckdb_connection con, const char *path, const char *c
         return -1;
     }
     if (size) madvise((void *)base, size, MADV_SEQUENTIAL);
-    const unsigned char *p = base, *end = base + size, *line = base, *bad_key = NULL;
-    long long longest = 0, row = 0, bad_row = 0;
-    size_t bad_len = 0;
-    int depth = 0, want_key = 0, top_obj = 0, escaped = 0;
-    while (p < end) {
-        while (p < end && !structural[*p])
-            p++;
-        if (p == end) break;
-        unsigned char c = *p++;
-        switch (c) {
-        case '\n':
-            if (p - 1 - line > longest) longest = p - 1 - line;
-            line = p;
-            break;
-        case '"': {
-            /* the closing quote is the first one after an even number of backslashes */
-            const unsigned char *s = p, *q;
-            for (;;) {
-                q = memchr(p, '"', (size_t)(end - p));
-                if (!q) break; /* unterminated: DuckDB reports it */
-                size_t nb = 0;
-                while (q - nb > s && q[-1 - (ptrdiff_t)nb] == '\\')
-                    nb++;
-                p = q + 1;
-                if (nb % 2 == 0) break;
-            }
-            if (!q) {
-                p = end;
-                break;
-            }
-            if (depth == 1 && top_obj && want_key) {
-                size_t len = (size_t)(q - s);
-                if (memchr(s, '\\', len)) {
-                    escaped = 1;
-                } else if (!key_known(names, ncols, (const char *)s, len)) {
-                    bad_row = row;
-                    bad_key = s;
-                    bad_len = len;
-                    p = end;
-                }
-            }
-            want_key = 0;
-            break;
-        }
-        case '{':
-        case '[':
-            if (depth == 0) {
-                row++;
-                top_obj = c == '{';
-                want_key = top_obj;
-            }
-            depth++;
-            break;
-        case '}':
-        case ']':
-            if (depth > 0) depth--;
-            break;
-        default: /* ',' */
-            want_key = depth == 1 && top_obj;
-            break;
-        }
-    }
-    if (end - line > longest) longest = end - line;
-    if (bad_row)
-        dlb_err_set(err, 422, "unknown_column", "row %lld: the table has no column '%.*s'", bad_row,
-                    (int)(bad_len > 200 ? 200 : bad_len), (const char *)bad_key);
+    ndjson_scan sc;
+    ndjson_scan_run(base, base + size, names, ncols, &sc);
+    if (sc.bad_row)
+        dlb_err_set(err, 422, "unknown_column", "row %lld: the table has no column '%.*s'",
+                    sc.bad_row, (int)(sc.bad_len > 200 ? 200 : sc.bad_len),
+                    (const char *)sc.bad_key);
     if (size) munmap((void *)base, size);
-    if (bad_row) return -1;
-    longest += 1;
+    if (sc.bad_row) return -1;
+    long long longest = sc.longest + 1;
     if (longest < (1LL << 20)) longest = 1LL << 20;
     if (longest > (1LL << 30)) longest = 1LL << 30;
     *cap_out = longest;
-    return escaped ? check_json_keys(con, path, names, ncols, longest, err) : 0;
+    return sc.escaped ? check_json_keys(con, path, names, ncols, longest, err) : 0;
 }
 
 /* ---- end of the NDJSON pre-scan ------------------------------------------------------------ */

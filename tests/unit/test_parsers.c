@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/ndjson_scan.h"
 #include "http/multipart.h"
 #include "util/json_rows.h"
 
@@ -166,9 +167,73 @@ static void test_multipart_large_part(void **state)
     unlink(out);
 }
 
+/* ---- the NDJSON pre-scan: two halves give what one pass gives -------------------------- */
+
+/* n rows of {"id":k,"name":"..."}; row bad_at (1-based, 0: none) gets the key "zz"; rows from
+ * pretty_at on are written over two lines (an object split by a newline). */
+static char *ndjson_body(long n, long bad_at, long pretty_at, size_t *len, long *longest)
+{
+    size_t cap = (size_t)n * 64 + 64, at = 0;
+    char *b = malloc(cap);
+    *longest = 0;
+    for (long k = 1; k <= n; k++) {
+        int w = snprintf(b + at, cap - at, "{\"%s\":%ld,%s\"name\":\"r\\\"%ld, x\"}\n",
+                         k == bad_at ? "zz" : "id", k, pretty_at && k >= pretty_at ? "\n" : "", k);
+        long line = w - 1;
+        if (pretty_at && k >= pretty_at) { /* two lines: the longer one counts */
+            const char *nl = memchr(b + at, '\n', (size_t)w);
+            long first = nl - (b + at), second = w - 2 - first;
+            line = first > second ? first : second;
+        }
+        if (line > *longest) *longest = line;
+        at += (size_t)w;
+    }
+    *len = at;
+    return b;
+}
+
+static void test_ndjson_scan_halves(void **state)
+{
+    (void)state;
+    const char *names[] = {"id", "name"};
+    const long n = 400000; /* ~15 MB: split on two threads */
+    size_t len;
+    long longest;
+    ndjson_scan sc;
+    char *b = ndjson_body(n, 0, 0, &len, &longest);
+    assert_true(len > (8u << 20));
+    ndjson_scan_run((unsigned char *)b, (unsigned char *)b + len, names, 2, &sc);
+    assert_int_equal(sc.rows, n);
+    assert_int_equal(sc.longest, longest);
+    assert_int_equal(sc.bad_row, 0);
+    assert_true(sc.clean);
+    free(b);
+    /* an unknown key in the second half, then in the first: its row counted from the start */
+    for (long bad = n - 7; bad > 0; bad = bad == n - 7 ? 13 : 0) {
+        b = ndjson_body(n, bad, 0, &len, &longest);
+        ndjson_scan_run((unsigned char *)b, (unsigned char *)b + len, names, 2, &sc);
+        assert_int_equal(sc.bad_row, bad);
+        assert_int_equal(sc.bad_len, 2);
+        assert_memory_equal(sc.bad_key, "zz", 2);
+        free(b);
+    }
+    /* objects over two lines from the middle on: the halves do not meet at a row boundary, so
+     * one pass decides; rows and the unknown key's row are still exact */
+    b = ndjson_body(n, n - 3, n / 3, &len, &longest);
+    ndjson_scan_run((unsigned char *)b, (unsigned char *)b + len, names, 2, &sc);
+    assert_int_equal(sc.bad_row, n - 3);
+    free(b);
+    b = ndjson_body(n, 0, n / 3, &len, &longest);
+    ndjson_scan_run((unsigned char *)b, (unsigned char *)b + len, names, 2, &sc);
+    assert_int_equal(sc.rows, n);
+    assert_int_equal(sc.longest, longest);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ndjson_scan_halves),
         cmocka_unit_test(test_rows_object),
         cmocka_unit_test(test_rows_other_keys_and_array),
         cmocka_unit_test(test_rows_errors),

@@ -145,45 +145,6 @@ static void register_tf(duckdb_connection con)
     duckdb_destroy_table_function(&tf);
 }
 
-/* Streams path to the sink in pieces of about chunk bytes. */
-static int send_file(const char *path, size_t chunk, query_sink sink, void *ctx, query_outcome *out,
-                     dlb_err *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        dlb_err_set(err, 500, "query_internal_error", "cannot open the staged result: %s",
-                    strerror(errno));
-        return -1;
-    }
-    char *buf = malloc(chunk);
-    int rc = -1;
-    if (!buf) {
-        dlb_err_set(err, 500, "out_of_memory", "out of memory");
-        goto done;
-    }
-    for (;;) {
-        ssize_t n = read(fd, buf, chunk);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            dlb_err_set(err, 500, "query_internal_error", "cannot read the staged result: %s",
-                        strerror(errno));
-            goto done;
-        }
-        if (n == 0) break;
-        out->started = 1;
-        if (sink(ctx, buf, (size_t)n) < 0) {
-            out->client_gone = 1;
-            goto done;
-        }
-        out->bytes += (uint64_t)n;
-    }
-    rc = 0;
-done:
-    free(buf);
-    close(fd);
-    return rc;
-}
-
 static int use_arrow = 1;
 static long arrow_count;
 
@@ -261,14 +222,19 @@ static int send_growing(const char *path, copy_job *j, size_t chunk, query_sink 
                         query_outcome *out, dlb_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    char *buf = fd >= 0 ? malloc(chunk) : NULL;
+    if (fd < 0) {
+        dlb_err_set(err, 500, "query_internal_error", "cannot open the staged result: %s",
+                    strerror(errno));
+        return -1;
+    }
+    char *buf = malloc(chunk);
     int rc = -1;
     if (!buf) {
-        dlb_err_set(err, 500, "query_internal_error", "cannot read the staged result");
+        dlb_err_set(err, 500, "out_of_memory", "out of memory");
         goto done;
     }
     for (;;) {
-        int finished = copy_wait(j, 0); /* before the read: then EOF means all of it */
+        int finished = !j || copy_wait(j, 0); /* before the read: then EOF means all of it */
         ssize_t n = read(fd, buf, chunk);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
@@ -291,8 +257,15 @@ static int send_growing(const char *path, copy_job *j, size_t chunk, query_sink 
     rc = 0;
 done:
     free(buf);
-    if (fd >= 0) close(fd);
+    close(fd);
     return rc;
+}
+
+/* Streams the finished file at path to the sink in pieces of about chunk bytes. */
+static int send_file(const char *path, size_t chunk, query_sink sink, void *ctx, query_outcome *out,
+                     dlb_err *err)
+{
+    return send_growing(path, NULL, chunk, sink, ctx, out, err);
 }
 
 /* The Arrow view source, the file sent as soon as the whole result is read (no error of the

@@ -359,6 +359,15 @@ static void stream_close(conn_ctx *c)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* Parks the connection from its read callback (lock held; released): "no data now". */
+static ssize_t park_unlock(conn_ctx *c)
+{
+    c->suspended = 1;
+    MHD_suspend_connection(c->conn);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
 static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
 {
     conn_ctx *c = cls;
@@ -372,10 +381,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
             pthread_mutex_unlock(&c->lock);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
-        c->suspended = 1;
-        MHD_suspend_connection(c->conn);
-        pthread_mutex_unlock(&c->lock);
-        return 0;
+        return park_unlock(c);
     }
     /* Called only once MHD has sent everything it had: a chunk boundary. The producer takes
      * the socket when it waits for room (it sends the ring first) or the ring is empty, never
@@ -386,11 +392,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
         if (fd >= 0) {
             c->direct_fd = fd;
             c->direct = 1;
-            c->suspended = 1;
-            MHD_suspend_connection(c->conn);
             pthread_cond_signal(&c->cond);
-            pthread_mutex_unlock(&c->lock);
-            return 0;
+            return park_unlock(c);
         }
     }
     if (c->len) {
@@ -414,10 +417,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *out, size_t max)
     }
     /* Nothing yet: park the connection instead of letting MHD spin; the producer resumes
      * it on its next write or when it closes the stream. */
-    c->suspended = 1;
-    MHD_suspend_connection(c->conn);
-    pthread_mutex_unlock(&c->lock);
-    return 0;
+    return park_unlock(c);
 }
 
 static void stream_free(void *cls)

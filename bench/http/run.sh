@@ -5,6 +5,7 @@
 #   BENCH_SECONDS=10          wrk duration per target (after a 2 s warm-up)
 #   BENCH_FEATURE_TOGGLES=1   also measure ours with metrics/perf tracking off vs on
 #   BENCH_AUTH=1              also measure an authenticated GET with authentication off vs on
+#   BENCH_AUTH_ROUNDS=4       alternated off/on rounds for BENCH_AUTH (req/s and server CPU per request)
 #   BENCH_BIN=build/ducklake-backend   the server binary to measure
 # Exits non-zero only when something cannot be built or started; a missed target
 # prints MISSED.

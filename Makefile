@@ -120,7 +120,7 @@ FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Wall -Wextra -Werror -Wshad
 	-Wno-unused-parameter -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS := $(BUILD)/fuzz/fuzz_arrow_reader $(BUILD)/fuzz/fuzz_router \
 	$(BUILD)/fuzz/fuzz_json_rows $(BUILD)/fuzz/fuzz_multipart $(BUILD)/fuzz/fuzz_types \
-	$(BUILD)/fuzz/fuzz_lineage
+	$(BUILD)/fuzz/fuzz_lineage $(BUILD)/fuzz/fuzz_ndjson_scan
 ARROW_READ_SRC := src/engine/arrow/ipc_read.c src/engine/arrow/fb_read.c
 DUCK_INC := -I$(DUCKDB)/include
 
@@ -137,6 +137,10 @@ $(BUILD)/fuzz/fuzz_json_rows: tests/fuzz/fuzz_json_rows.c src/util/json_rows.c
 $(BUILD)/fuzz/fuzz_multipart: tests/fuzz/fuzz_multipart.c src/http/multipart.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^
+
+$(BUILD)/fuzz/fuzz_ndjson_scan: tests/fuzz/fuzz_ndjson_scan.c src/engine/ndjson_scan.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ -pthread
 
 $(BUILD)/fuzz/fuzz_types: tests/fuzz/fuzz_types.c src/lake/types.c src/util/buf.c
 	@mkdir -p $(dir $@)

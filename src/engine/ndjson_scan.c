@@ -91,7 +91,8 @@ static void scan_range(const unsigned char *p, const unsigned char *end, const k
             break;
         }
     }
-    if (end - line > out->longest) out->longest = end - line;
+    /* After an unknown key the rest is not read: the longest line is of the lines before. */
+    if (!out->bad_row && end - line > out->longest) out->longest = end - line;
     out->clean = depth == 0 && !open_string && !out->bad_row;
 }
 
@@ -111,6 +112,12 @@ static void *scan_half(void *arg)
 void ndjson_scan_run(const unsigned char *p, const unsigned char *end, const char *const *names,
                      int ncols, ndjson_scan *out)
 {
+    ndjson_scan_split(p, end, names, ncols, SPLIT_MIN, out);
+}
+
+void ndjson_scan_split(const unsigned char *p, const unsigned char *end, const char *const *names,
+                       int ncols, size_t split_min, ndjson_scan *out)
+{
     size_t size = (size_t)(end - p), lens[64];
     size_t *lp = ncols <= 64 ? lens : malloc(sizeof(size_t) * (size_t)ncols);
     if (!lp) { /* no memory for the lengths: a name never matches, so say so loudly */
@@ -123,8 +130,9 @@ void ndjson_scan_run(const unsigned char *p, const unsigned char *end, const cha
     for (int i = 0; i < ncols; i++)
         lp[i] = strlen(names[i]);
     key_set ks = {names, lp, ncols};
-    const unsigned char *mid =
-        size >= SPLIT_MIN ? memchr(p + size / 2, '\n', (size_t)(end - (p + size / 2))) : NULL;
+    const unsigned char *mid = size && size >= split_min
+                                   ? memchr(p + size / 2, '\n', (size_t)(end - (p + size / 2)))
+                                   : NULL;
     pthread_t t;
     half second = {mid ? mid + 1 : NULL, end, &ks, {0}};
     if (!mid || pthread_create(&t, NULL, scan_half, &second) != 0) {

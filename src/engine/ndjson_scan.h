@@ -19,5 +19,8 @@ typedef struct {
  * and scanned on two threads; the result is the one a single pass gives. */
 void ndjson_scan_run(const unsigned char *p, const unsigned char *end, const char *const *names,
                      int ncols, ndjson_scan *out);
+/* The same with the size from which the input is split (the fuzz target splits everything). */
+void ndjson_scan_split(const unsigned char *p, const unsigned char *end, const char *const *names,
+                       int ncols, size_t split_min, ndjson_scan *out);
 
 #endif

@@ -231,6 +231,31 @@ done:
     return rc;
 }
 
+static long retries;
+
+long query_retry_count(void)
+{
+    return __atomic_load_n(&retries, __ATOMIC_RELAXED);
+}
+
+static int run_once(duckdb_connection con, duckdb_prepared_statement st, query_format fmt,
+                    const query_limits *lim, query_sink sink, void *sink_ctx, query_outcome *out,
+                    dlb_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (err) *err = (dlb_err){0};
+    return fmt == QF_PARQUET ? query_run_parquet(con, st, lim, sink, sink_ctx, out, err)
+           : fmt == QF_ARROW ? query_run_arrow(con, st, lim, sink, sink_ctx, out, err)
+                             : run_text(con, st, fmt, lim, sink, sink_ctx, out, err);
+}
+
+/* An interruption that neither the deadline (wd, when armed) nor a departed client caused. */
+static int unrequested_interrupt(qwd_entry *wd, const query_outcome *out, const dlb_err *err)
+{
+    return err && strcmp(err->code, "query_timeout") == 0 && !out->client_gone &&
+           !(wd && qwd_fired(wd));
+}
+
 int query_run(duckdb_connection con, duckdb_prepared_statement st, query_format fmt,
               const query_limits *lim, query_sink sink, void *sink_ctx, query_outcome *out,
               dlb_err *err)
@@ -239,13 +264,23 @@ int query_run(duckdb_connection con, duckdb_prepared_statement st, query_format 
     double t0 = now_s();
     qwd_entry wd;
     int armed = lim && lim->timeout_s > 0 && qwd_arm(&wd, con, lim->timeout_s) == 0;
-    int rc = fmt == QF_PARQUET ? query_run_parquet(con, st, lim, sink, sink_ctx, out, err)
-             : fmt == QF_ARROW ? query_run_arrow(con, st, lim, sink, sink_ctx, out, err)
-                               : run_text(con, st, fmt, lim, sink, sink_ctx, out, err);
+    int rc = run_once(con, st, fmt, lim, sink, sink_ctx, out, err);
+    /* An error on one of DuckDB's worker threads interrupts the query, and the thread that
+     * fetches may see that interruption before the error itself (SimpleBufferedData checks
+     * the interrupt first): the real error is then lost. A read-only query is run once more
+     * when nothing was sent yet, which in practice surfaces the error. */
+    if (rc && unrequested_interrupt(armed ? &wd : NULL, out, err) && !out->started) {
+        __atomic_add_fetch(&retries, 1, __ATOMIC_RELAXED);
+        rc = run_once(con, st, fmt, lim, sink, sink_ctx, out, err);
+    }
     int fired = armed ? qwd_disarm(&wd) : 0;
     if (fired && rc && !out->client_gone)
         dlb_err_set(err, 504, "query_timeout", "the query ran longer than %g s and was stopped",
                     lim->timeout_s);
+    else if (rc && unrequested_interrupt(NULL, out, err))
+        dlb_err_set(err, 500, "query_internal_error",
+                    "the query failed on a worker thread and DuckDB reported only an "
+                    "interruption; run it again");
     out->seconds = now_s() - t0;
     return rc;
 }

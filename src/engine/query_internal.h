@@ -27,6 +27,9 @@ int query_run_parquet(duckdb_connection con, duckdb_prepared_statement st, const
 void query_parquet_use_arrow(int on);
 long query_parquet_arrow_count(void);
 
+/* Queries run a second time by query_run after an interruption nobody asked for (query.c). */
+long query_retry_count(void);
+
 /* The Arrow path of query_run: DuckDB chunks through the C Data Interface to Arrow IPC record
  * batches (query_arrow.c). */
 int query_run_arrow(duckdb_connection con, duckdb_prepared_statement st, const query_limits *lim,

@@ -400,13 +400,12 @@ void api_tables_query(http_req *req, http_resp *resp)
         answer_err(resp, &e);
         goto out;
     }
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s/tmp", app->cfg->data_dir);
     query_limits lim = {
         .max_rows = app->cfg->query_max_rows,
         .timeout_s = app->cfg->monitoring_request_timeout,
-        .tmp_dir = tmp,
+        .tmp_dir = engine_export_dir(app->engine),
         .parquet_con = engine_conn(app->engine, idx),
+        .sql = json_string_value(jq),
     };
     query_outcome out = {0};
     int qrc = query_run(con, st, q.fmt, &lim, sink, &q, &out, &e);

@@ -3,8 +3,11 @@
 #include "config.h"
 #include "util/log.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,7 +107,7 @@ engine_t *engine_open(const config_t *cfg, int nconns, char *err, size_t errlen)
         snprintf(e->qmaxtemp, sizeof(e->qmaxtemp), "%lldB", cfg->query_max_temp_size);
     snprintf(e->qtmpdir, sizeof(e->qtmpdir), "%s/duckdb-tmp-query", cfg->data_dir);
     snprintf(e->cache_dir, sizeof(e->cache_dir), "%s/cache", cfg->data_dir);
-    snprintf(e->export_dir, sizeof(e->export_dir), "%s/duckdb-tmp/export", cfg->data_dir);
+    snprintf(e->export_dir, sizeof(e->export_dir), "%s/duckdb-tmp-query/export", cfg->data_dir);
     e->want_conns = nconns;
     return e;
 }
@@ -284,12 +287,32 @@ static int exec_sql(duckdb_connection c, const char *sql, char *err, size_t errl
     return ok ? 0 : -1;
 }
 
+/* Staged answers of a process that is gone (killed in the middle of an export) are removed;
+ * DuckDB's own scratch names (tmp_...) carry the same pid. */
+static void remove_stale_exports(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    /* readdir on a stream of our own is thread-safe in glibc; readdir_r is deprecated. */
+    // cppcheck-suppress readdirCalled
+    while ((de = readdir(d))) {
+        const char *p = strstr(de->d_name, "dlb-q-");
+        long pid;
+        if (!p || sscanf(p, "dlb-q-%ld-", &pid) != 1 || pid <= 0) continue;
+        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        unlinkat(dirfd(d), de->d_name, 0);
+    }
+    closedir(d);
+}
+
 /* Opens the query database; caller holds open_lock.
  * - Its own memory_limit (QUERY_MEMORY_LIMIT) and spill cap (QUERY_MAX_TEMP_SIZE), its own
  *   temp directory: DuckDB 1.5 has no per-query or per-connection memory limit, so the whole
  *   database is the unit: user queries together cannot take the ingest database's memory, and
  *   a query over the limit fails with 503 query_out_of_memory instead of hurting the process.
- * - allowed_directories = the lake data path and the cache, then enable_external_access=false
+ * - allowed_directories = the lake data path, the cache and the export staging directory (where
+ *   Parquet answers are written, query_parquet.c), then enable_external_access=false
  *   (no other file, no network, no ATTACH of files, no INSTALL/LOAD), then
  *   lock_configuration=true (no SET can undo any of it). allowed_directories cannot be given
  *   through duckdb_set_config in 1.5 (rejected), hence the SET statements, which run before any
@@ -303,6 +326,7 @@ static int open_query_db(engine_t *e, char *err, size_t errlen)
     mkdir(e->cache_dir, 0700);
     mkdir(e->tmpdir, 0700);
     mkdir(e->export_dir, 0700);
+    remove_stale_exports(e->export_dir);
     if (!e->lake_path_set) {
         snprintf(err, errlen, "the lake data path is not set (engine_set_lake_path)");
         return -1;
@@ -341,15 +365,17 @@ static int open_query_db(engine_t *e, char *err, size_t errlen)
         }
         e->nqconns++;
     }
-    char cache[420];
-    if (dir_prefix(e->cache_dir, cache, sizeof(cache)) || strchr(cache, '\'')) {
+    char cache[420], export[420];
+    if (dir_prefix(e->cache_dir, cache, sizeof(cache)) || strchr(cache, '\'') ||
+        dir_prefix(e->export_dir, export, sizeof(export)) || strchr(export, '\'')) {
         snprintf(err, errlen, "DATA_DIR must not contain a single quote");
         return -1;
     }
     if (e->lake_path[0])
-        snprintf(sql, sizeof(sql), "SET allowed_directories=['%s', '%s']", e->lake_path, cache);
+        snprintf(sql, sizeof(sql), "SET allowed_directories=['%s', '%s', '%s']", e->lake_path,
+                 cache, export);
     else
-        snprintf(sql, sizeof(sql), "SET allowed_directories=['%s']", cache);
+        snprintf(sql, sizeof(sql), "SET allowed_directories=['%s', '%s']", cache, export);
     duckdb_connection c = e->qconns[0];
     for (int i = 0; !e->optimizer && i < e->nqconns; i++)
         if (exec_sql(e->qconns[i], "PRAGMA disable_optimizer", err, errlen)) return -1;

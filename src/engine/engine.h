@@ -35,15 +35,16 @@ long long engine_memory_limit(const engine_t *e);
 int engine_set_lake_path(engine_t *e, const char *data_path);
 /* The sandboxed connection of worker index: its own in-memory database (QUERY_MEMORY_LIMIT,
  * its own spill directory), enable_external_access=false with allowed_directories = lake data
- * path + cache, configuration locked. Started on first use; NULL when it cannot start
- * (engine_query_error says why) or index is out of range. Views made by lake_bind live on it;
- * run user SQL only through engine/query.h. */
+ * path + cache + export staging directory, configuration locked. Started on first use; NULL when it
+ * cannot start (engine_query_error says why) or index is out of range. Views made by lake_bind live
+ * on it; run user SQL only through engine/query.h. */
 duckdb_connection engine_query_conn(engine_t *e, int index);
 /* Why the query database failed to start, or NULL. */
 const char *engine_query_error(engine_t *e);
 /* Interrupts whatever runs on worker index's query connection. */
 void engine_query_interrupt(engine_t *e, int index);
-/* Staging directory for Parquet results (query_limits.tmp_dir): outside the sandbox's reach. */
+/* Staging directory for Parquet results (query_limits.tmp_dir). The sandboxed connection may
+ * write and read there (it writes the answers itself); it holds nothing but such answers. */
 const char *engine_export_dir(const engine_t *e);
 
 #endif

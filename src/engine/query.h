@@ -43,11 +43,15 @@ const char *query_supported_types(void);
 typedef int (*query_sink)(void *ctx, const void *data, size_t len);
 
 typedef struct {
-    int64_t max_rows;    /* 0: no cap */
-    double timeout_s;    /* 0: no deadline; covers execution and streaming */
-    const char *tmp_dir; /* QF_PARQUET: where the file is staged (outside the sandbox's dirs) */
+    int64_t max_rows;              /* 0: no cap */
+    double timeout_s;              /* 0: no deadline; covers execution and streaming */
+    const char *tmp_dir;           /* QF_PARQUET: where the file is staged */
     duckdb_connection parquet_con; /* QF_PARQUET: a trusted connection that writes the file */
     size_t chunk_bytes;            /* bytes per sink call, about; 0: 256 KiB */
+    /* QF_PARQUET: the text st was prepared from, or NULL. With it (and no max_rows) the
+     * sandboxed connection writes the file itself, the text bound as a value to DuckDB's
+     * query() table function; tmp_dir must then be engine_export_dir. */
+    const char *sql;
 } query_limits;
 
 typedef struct {

@@ -21,11 +21,12 @@ void query_columns_free(query_columns *cols);
  * staged file, which is then streamed to the sink and deleted. */
 int query_run_parquet(duckdb_connection con, duckdb_prepared_statement st, const query_limits *lim,
                       query_sink sink, void *sink_ctx, query_outcome *out, dlb_err *err);
-/* 0: always the table-function source (tests compare the two sources); 1 (default): the Arrow
- * view when the result's types allow it. query_parquet_arrow_count: results written through the
- * Arrow view so far. */
-void query_parquet_use_arrow(int on);
+/* The best source query_run_parquet may take (tests compare them): 0 the table function only;
+ * 1 the Arrow view when the result's types allow it; 2 (default) the sandboxed COPY when the
+ * limits allow it. The counts: results written through the Arrow view, the sandboxed COPY. */
+void query_parquet_use_source(int best);
 long query_parquet_arrow_count(void);
+long query_parquet_sandbox_count(void);
 
 /* Queries run a second time by query_run after an interruption nobody asked for (query.c). */
 long query_retry_count(void);

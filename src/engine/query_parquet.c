@@ -1,19 +1,24 @@
-/* Parquet results. DuckDB writes the file; the user's SQL is never pasted into another
- * statement. The prepared statement runs as a streaming result on the sandboxed connection and
- * reaches, on the trusted connection lim->parquet_con,
- *     COPY (SELECT * FROM <source>) TO '<tmp>/dlb-q-<pid>-<id>.parquet' (FORMAT parquet)
- * with only our own names and staging path in the SQL text. The file is streamed to the sink
- * (from the moment the whole result has been read, while DuckDB still writes its end) and
- * deleted: the staged file is the only full copy.
+/* Parquet results. DuckDB writes the file, which is then streamed to the sink and deleted (the
+ * staged file is the only full copy); the user's SQL is never pasted into another statement.
+ * Three sources, the first that applies:
  *
- * The source, first choice: a view over an Arrow stream of the result (engine/result_arrow.h,
- * registered with duckdb_arrow_scan). arrow_scan gives every batch an index, so DuckDB's
- * Parquet writer encodes row groups on all its threads and still writes them in the result's
- * order (preserve_insertion_order stays on); 10 M rows went from one core to both. It takes only
- * the flat types whose Arrow round trip is exact. Otherwise (nested, UUID, INTERVAL, HUGEINT,
- * ENUM, JSON..., or when the view cannot be set up before the first fetch) the source is the
- * table function dlb_query_result(id), which hands the result's chunks on without copying
- * (duckdb_vector_reference_vector) but, declaring no batch index, is written on one thread.
+ * 1. The sandboxed connection writes it (copy_in_sandbox): the user's text bound as a value to
+ *    DuckDB's query() inside our COPY. One pipeline, all threads, DuckDB's own speed. Needs the
+ *    text (query_limits.sql) and no row cap; the staging directory is one of the sandbox's
+ *    allowed directories (ADR 0018).
+ * 2. Otherwise the prepared statement runs as a streaming result on the sandboxed connection
+ *    and reaches, on the trusted connection lim->parquet_con,
+ *        COPY (SELECT * FROM <source>) TO '<tmp>/dlb-q-<pid>-<id>.parquet' (FORMAT parquet)
+ *    with only our own names and staging path in the SQL text; the file is sent from the moment
+ *    the whole result has been read, while DuckDB still writes its end. <source> is a view over
+ *    an Arrow stream of the result (engine/result_arrow.h, registered with duckdb_arrow_scan):
+ *    arrow_scan gives every batch an index, so the writer encodes row groups on all its threads
+ *    and still writes them in the result's order. It takes only the flat types whose Arrow round
+ *    trip is exact.
+ * 3. Otherwise (nested, UUID, INTERVAL, HUGEINT, ENUM, JSON... under a row cap, or when the view
+ *    cannot be set up before the first fetch) <source> is the table function
+ *    dlb_query_result(id), which hands the result's chunks on without copying
+ *    (duckdb_vector_reference_vector) but, declaring no batch index, is written on one thread.
  * Rejected alternatives: duckdb_execute_prepared_arrow materialises the whole result first; an
  * appender into a temporary table copies every value twice and holds the result in the trusted
  * database's memory. */
@@ -145,17 +150,22 @@ static void register_tf(duckdb_connection con)
     duckdb_destroy_table_function(&tf);
 }
 
-static int use_arrow = 1;
-static long arrow_count;
+static int use_source = 2;
+static long arrow_count, sandbox_count;
 
-void query_parquet_use_arrow(int on)
+void query_parquet_use_source(int best)
 {
-    __atomic_store_n(&use_arrow, on, __ATOMIC_RELAXED);
+    __atomic_store_n(&use_source, best, __ATOMIC_RELAXED);
 }
 
 long query_parquet_arrow_count(void)
 {
     return __atomic_load_n(&arrow_count, __ATOMIC_RELAXED);
+}
+
+long query_parquet_sandbox_count(void)
+{
+    return __atomic_load_n(&sandbox_count, __ATOMIC_RELAXED);
 }
 
 /* COPY (SELECT * FROM <from>) TO '<path>' (FORMAT parquet) into sql; from is ours (a view name
@@ -372,6 +382,48 @@ static int copy_via_function(duckdb_result *res, const query_limits *lim, const 
     return rc;
 }
 
+/* The first choice: the sandboxed connection writes the file itself,
+ *     COPY (SELECT * FROM query($1)) TO '<export dir>/dlb-q-<pid>-<id>.parquet' (FORMAT parquet)
+ * with the user's text bound to $1 (query() takes a single SELECT only, and the text was
+ * checked by query_prepare already). One pipeline from the lake's files to the writer, on all
+ * of the query database's threads, under its memory limit: what DuckDB's own COPY costs.
+ * 1 when it cannot be prepared (take the other sources), 0 when the file is at path, -1 with
+ * err set (the file removed). */
+static int copy_in_sandbox(duckdb_connection con, const query_limits *lim, const char *path,
+                           query_outcome *out, dlb_err *err)
+{
+    char sql[1400];
+    copy_sql(sql, sizeof(sql), "query($1)", path);
+    duckdb_prepared_statement ps = NULL;
+    if (duckdb_prepare(con, sql, &ps) == DuckDBError ||
+        duckdb_bind_varchar(ps, 1, lim->sql) == DuckDBError) {
+        const char *m = ps ? duckdb_prepare_error(ps) : NULL;
+        log_warn("Parquet result: the sandboxed COPY cannot be prepared", "error", m ? m : "?");
+        duckdb_destroy_prepare(&ps);
+        return 1;
+    }
+    duckdb_result r;
+    int rc = 0;
+    if (duckdb_execute_prepared(ps, &r) == DuckDBError) {
+        /* The user's error as it would read without our COPY around it: DuckDB appends the
+         * position in the statement, which is ours (and names the staging path). */
+        char msg[2048];
+        const char *m = duckdb_result_error(&r);
+        snprintf(msg, sizeof(msg), "%s", m ? m : "query failed");
+        char *line = strstr(msg, "\n\nLINE ");
+        if (line) *line = 0;
+        query_map_error(duckdb_result_error_type(&r), msg, err);
+        unlink(path);
+        rc = -1;
+    } else {
+        out->rows = duckdb_value_int64(&r, 0, 0);
+        __atomic_add_fetch(&sandbox_count, 1, __ATOMIC_RELAXED);
+    }
+    duckdb_destroy_result(&r);
+    duckdb_destroy_prepare(&ps);
+    return rc;
+}
+
 int query_run_parquet(duckdb_connection con, duckdb_prepared_statement st, const query_limits *lim,
                       query_sink sink, void *sink_ctx, query_outcome *out, dlb_err *err)
 {
@@ -388,22 +440,27 @@ int query_run_parquet(duckdb_connection con, duckdb_prepared_statement st, const
     char path[1024];
     snprintf(path, sizeof(path), "%s/dlb-q-%ld-%llu.parquet", lim->tmp_dir, (long)getpid(), id);
 
-    duckdb_result res;
-    if (duckdb_execute_prepared_streaming(st, &res) == DuckDBError) {
-        query_map_error(duckdb_result_error_type(&res), duckdb_result_error(&res), err);
-        duckdb_destroy_result(&res);
-        return -1;
+    size_t chunk = lim->chunk_bytes ? lim->chunk_bytes : 256 * 1024;
+    int rc = 1;
+    if (lim->sql && lim->max_rows <= 0 && __atomic_load_n(&use_source, __ATOMIC_RELAXED) == 2) {
+        rc = copy_in_sandbox(con, lim, path, out, err);
+        if (rc == 0) rc = send_file(path, chunk, sink, sink_ctx, out, err);
     }
-    int rc = __atomic_load_n(&use_arrow, __ATOMIC_RELAXED)
-                 ? export_via_arrow(con, &res, lim, path, sink, sink_ctx, out, err)
-                 : 1;
     if (rc == 1) {
-        rc = copy_via_function(&res, lim, path, out, err);
-        if (rc == 0)
-            rc = send_file(path, lim->chunk_bytes ? lim->chunk_bytes : 256 * 1024, sink, sink_ctx,
-                           out, err);
+        duckdb_result res;
+        if (duckdb_execute_prepared_streaming(st, &res) == DuckDBError) {
+            query_map_error(duckdb_result_error_type(&res), duckdb_result_error(&res), err);
+            duckdb_destroy_result(&res);
+            return -1;
+        }
+        if (__atomic_load_n(&use_source, __ATOMIC_RELAXED) >= 1)
+            rc = export_via_arrow(con, &res, lim, path, sink, sink_ctx, out, err);
+        if (rc == 1) {
+            rc = copy_via_function(&res, lim, path, out, err);
+            if (rc == 0) rc = send_file(path, chunk, sink, sink_ctx, out, err);
+        }
+        duckdb_destroy_result(&res);
     }
-    duckdb_destroy_result(&res);
     unlink(path);
     return rc ? -1 : 0;
 }

@@ -36,6 +36,8 @@ struct lake {
     int remote;               /* data_root is an s3:// URL: files live in the store */
     char upload_dir[4096];    /* DATA_DIR/tmp/ (ends '/'): Parquet files before their upload */
     struct lake_cache *cache; /* local copies of the store's files (remote only) */
+    /* ---- read_bind.c ---- */
+    int pad_failed; /* a pad file could not be written: reads go without (under lock) */
 };
 
 /* Bounds of the tables lake_bind copies into a temp table (read_bind.c, materialize): rows
@@ -116,7 +118,21 @@ int64_t lake_table_row_count(lake_t *l, meta_conn *c, const lake_table *t, int64
 typedef struct {
     const char *inlined_table; /* temp table with the inlined rows (raw text), or NULL */
     const int *file_has_idel;  /* per file: positions in temp.main.__dlb_idel; may be NULL */
+    /* An empty Parquet file listed beside each large data file, or NULL: DuckDB reads a single
+     * file given with schema= on one thread (it counts row groups only in a file it opened at
+     * bind, which schema= skips); two files lift that cap. It holds every field id the
+     * relation maps: a file without a mapped column that another file of the same scan has
+     * makes DuckDB 1.5 fail (INTERNAL, invalidating the database) on any filter on
+     * file_row_number (read_bind.c, lake_pad_copy_sql, ADR 0018). */
+    const char *pad_file;
 } lake_bind_extra;
+
+/* The COPY that writes t's pad file at path (columns c<id> and the two internal ones, field
+ * ids set, no rows), or NULL when t has a nested column (no pad then) or out of memory. */
+char *lake_pad_copy_sql(const lake_table *t, const char *path);
+
+/* Data files of at least this many rows (two of DuckDB's row groups) get the pad file. */
+#define LAKE_PAD_MIN_ROWS (2 * 122880)
 
 /* SELECT __dlb_rowid, <columns by name> of table t at snapshot s (top-level columns are
  * cols[0..ntop)). malloc'd, or NULL with err. */

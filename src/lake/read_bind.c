@@ -21,9 +21,12 @@
 #include "util/log.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int ddb_exec(duckdb_connection con, const char *sql, dlb_err *err)
 {
@@ -333,9 +336,65 @@ static int materialize(const lake_t *l, const lake_table *t, int inlined_rows)
     return rows <= l->materialize_max_rows && bytes <= LAKE_MATERIALIZE_MAX_BYTES;
 }
 
+#define PAD_PATH_MAX 4200
+
+/* FNV-1a, to name a pad file after its content. */
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* t's pad file (lake_bind_extra.pad_file) at path, written through con when missing, or NULL
+ * when no file of t is large enough to need it or it cannot be written (reads then go on one
+ * thread per file). con may be the sandboxed connection: DATA_DIR/cache is one of its allowed
+ * directories. The name is a hash of the COPY that writes it, so one file serves every table
+ * and snapshot with the same columns and types. */
+static const char *table_pad(lake_t *l, duckdb_connection con, const lake_table *t, char *path,
+                             size_t cap)
+{
+    int need = 0;
+    for (int i = 0; i < t->nfiles; i++)
+        need |= !t->files[i].key && t->files[i].record_count >= LAKE_PAD_MIN_ROWS;
+    if (!need) return NULL;
+    char dir[4096], abs[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/cache", l->cfg->data_dir);
+    mkdir(dir, 0700);
+    char *key = realpath(dir, abs) ? lake_pad_copy_sql(t, "") : NULL;
+    if (!key) return NULL;
+    int n = snprintf(path, cap, "%s/dlb-pad-%016" PRIx64 ".parquet", abs, fnv1a(key));
+    free(key);
+    /* written under a temporary name and renamed: a crash never leaves a torn pad behind */
+    char tmp[PAD_PATH_MAX + 32];
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid());
+    char *copy = n > 0 && (size_t)n < cap ? lake_pad_copy_sql(t, tmp) : NULL;
+    if (!copy) return NULL;
+    const char *out = NULL;
+    struct stat st;
+    pthread_mutex_lock(&l->lock); /* one writer per file; readers wait until it is whole */
+    if (!l->pad_failed && stat(path, &st) == 0) {
+        out = path;
+    } else if (!l->pad_failed) {
+        dlb_err e = {0};
+        if (ddb_exec(con, copy, &e) == 0 && rename(tmp, path) == 0) {
+            out = path;
+        } else {
+            l->pad_failed = 1;
+            unlink(tmp);
+            log_warn("lake: cannot write a pad file; large files are read on one thread", "error",
+                     e.detail);
+        }
+    }
+    pthread_mutex_unlock(&l->lock);
+    free(copy);
+    return out;
+}
+
 /* Creates the relation and public views of one table. */
 static int bind_table(lake_t *l, meta_conn *c, duckdb_connection con, const lake_table *t,
-                      int64_t s, dlb_err *err)
+                      int64_t s, const char *pad, dlb_err *err)
 {
     char rel[64], inl[64], pub[1024];
     snprintf(rel, sizeof(rel), "__dlb_rel_%" PRId64, t->table_id);
@@ -352,7 +411,8 @@ static int bind_table(lake_t *l, meta_conn *c, duckdb_connection con, const lake
     buf_init(&b, 0);
     if (load_inlined_deletes(l, c, con, t, s, has, err) < 0) goto out;
     if (load_inlined_rows(l, c, con, t, s, inl, &loaded, err) != 0) goto out;
-    lake_bind_extra x = {.inlined_table = loaded ? inl : NULL, .file_has_idel = has};
+    lake_bind_extra x = {
+        .inlined_table = loaded ? inl : NULL, .file_has_idel = has, .pad_file = pad};
     sql = lake_relation_sql(t, &x, s, err);
     if (!sql) goto out;
     int small = materialize(l, t, loaded);
@@ -424,6 +484,7 @@ int lake_bind(lake_t *l, duckdb_connection con, int64_t snapshot, dlb_err *err)
         return -1;
     }
     lake_table *t = NULL;
+    char *pads = NULL; /* n paths of PAD_PATH_MAX bytes, "" for none */
     int n = 0, rc = -1, in_txn = 0;
     int64_t latest = lake_snapshot_latest(l, c, err);
     if (latest < 0) goto out;
@@ -440,6 +501,15 @@ int lake_bind(lake_t *l, duckdb_connection con, int64_t snapshot, dlb_err *err)
         goto out;
     }
     if (lake_tables_load(l, c, snapshot, NULL, NULL, 1, &t, &n, err) != 0) goto out;
+    /* Pad files first: a failed COPY inside the transaction below would abort it. */
+    pads = calloc(n ? (size_t)n : 1, PAD_PATH_MAX);
+    if (!pads) {
+        dlb_err_set(err, 500, "out_of_memory", "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        if (!table_pad(l, con, &t[i], pads + (size_t)i * PAD_PATH_MAX, PAD_PATH_MAX))
+            pads[(size_t)i * PAD_PATH_MAX] = 0;
     /* Forget the old state first: should anything below fail after the commit, the next
      * call rebuilds instead of trusting half-replaced objects. */
     if (ddb_exec(con, "SET VARIABLE __dlb_lake_bind = ''", err) != 0) goto out;
@@ -451,8 +521,10 @@ int lake_bind(lake_t *l, duckdb_connection con, int64_t snapshot, dlb_err *err)
                  "CREATE OR REPLACE TEMP TABLE __dlb_idel (file_id BIGINT, pos BIGINT)",
                  err) != 0)
         goto out;
-    for (int i = 0; i < n; i++)
-        if (bind_table(l, c, con, &t[i], snapshot, err) != 0) goto out;
+    for (int i = 0; i < n; i++) {
+        const char *pad = pads + (size_t)i * PAD_PATH_MAX;
+        if (bind_table(l, c, con, &t[i], snapshot, pad[0] ? pad : NULL, err) != 0) goto out;
+    }
     if (ddb_exec(con, "COMMIT", err) != 0) goto out;
     in_txn = 0;
     if (bind_schemas(l, con, t, n, err) != 0) goto out;
@@ -465,6 +537,7 @@ out:
         duckdb_query(con, "ROLLBACK", &res);
         duckdb_destroy_result(&res);
     }
+    free(pads);
     lake_tables_free(t, n);
     meta_release(l->meta, c);
     return rc;

@@ -2,7 +2,9 @@
  * live data file with columns mapped by Parquet field id (read_parquet's schema = MAP {id:
  * {name, type, default_value}}: renames, added columns with their initial default, type
  * promotions cast), deleted positions removed (delete file, inlined deletes), rows of partial
- * files newer than S dropped, plus the inlined rows loaded into a temp table; UNION ALL.
+ * files newer than S dropped, plus the inlined rows loaded into a temp table; UNION ALL. A large
+ * file is listed with an empty pad file (lake_bind_extra.pad_file) so DuckDB reads it in
+ * parallel.
  * Output columns: __dlb_rowid, then the table's top-level columns by their names at S.
  * Values from the catalog that end up in the text (paths, names, defaults, keys) are quoted
  * with lake_sql_string / lake_sql_ident; nothing from a request ever reaches this text. */
@@ -27,7 +29,7 @@ static int append_default(buf_t *b, const lake_column *c, const char *type)
 }
 
 static int append_file_part(buf_t *b, const lake_table *t, char **types, const lake_file *f,
-                            int has_inlined_deletes, int64_t s, dlb_err *err)
+                            int has_inlined_deletes, const char *pad_file, int64_t s, dlb_err *err)
 {
     int fail = 0;
     if (f->mapping_id >= 0) {
@@ -52,8 +54,14 @@ static int append_file_part(buf_t *b, const lake_table *t, char **types, const l
     fail |= buf_appends(b, " AS __dlb_rowid");
     for (int k = 0; k < t->ntop; k++)
         fail |= buf_printf(b, ", c%" PRId64, t->cols[k].id);
-    fail |= buf_appends(b, " FROM read_parquet(");
+    int pad = pad_file && !f->key && f->record_count >= LAKE_PAD_MIN_ROWS;
+    fail |= buf_appends(b, pad ? " FROM read_parquet([" : " FROM read_parquet(");
     fail |= lake_sql_string(b, f->path);
+    if (pad) {
+        fail |= buf_appends(b, ", ");
+        fail |= lake_sql_string(b, pad_file);
+        fail |= buf_appends(b, "]");
+    }
     fail |= buf_appends(b, ", schema = MAP {");
     for (int k = 0; k < t->ntop; k++) {
         const lake_column *c = &t->cols[k];
@@ -133,8 +141,8 @@ char *lake_relation_sql(const lake_table *t, const lake_bind_extra *x, int64_t s
     fail |= buf_appends(&b, " FROM (");
     for (int i = 0; i < t->nfiles; i++) {
         if (parts++) fail |= buf_appends(&b, " UNION ALL ");
-        if (append_file_part(&b, t, types, &t->files[i], x->file_has_idel && x->file_has_idel[i], s,
-                             err) != 0)
+        if (append_file_part(&b, t, types, &t->files[i], x->file_has_idel && x->file_has_idel[i],
+                             x->pad_file, s, err) != 0)
             goto fail;
     }
     if (x->inlined_table) {
@@ -163,4 +171,34 @@ fail:
     free(types);
     buf_free(&b);
     return NULL;
+}
+
+char *lake_pad_copy_sql(const lake_table *t, const char *path)
+{
+    buf_t b;
+    buf_init(&b, 0);
+    int fail = buf_appends(&b, "COPY (SELECT ");
+    for (int k = 0; k < t->ntop && !fail; k++) {
+        char *type = lake_column_duckdb_type(t->cols, k, 1);
+        /* nested columns would need field ids for their children too */
+        if (!type || strchr(type, '[') || strncmp(type, "STRUCT", 6) == 0 ||
+            strncmp(type, "MAP", 3) == 0 || strncmp(type, "UNION", 5) == 0)
+            fail = 1;
+        else
+            fail |= buf_printf(&b, "CAST(NULL AS %s) AS c%" PRId64 ", ", type, t->cols[k].id);
+        free(type);
+    }
+    fail |=
+        buf_appends(&b, "NULL::BIGINT AS __dlb_irid, NULL::BIGINT AS __dlb_isnap WHERE false) TO ");
+    fail |= lake_sql_string(&b, path);
+    fail |= buf_appends(&b, " (FORMAT parquet, FIELD_IDS {");
+    for (int k = 0; k < t->ntop; k++)
+        fail |= buf_printf(&b, "c%" PRId64 ": %" PRId64 ", ", t->cols[k].id, t->cols[k].id);
+    fail |=
+        buf_printf(&b, "__dlb_irid: %lld, __dlb_isnap: %lld})", FIELD_ROW_ID, FIELD_SNAPSHOT_ID);
+    if (fail) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b, NULL);
 }

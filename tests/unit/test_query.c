@@ -445,18 +445,23 @@ static int64_t scalar(const char *sql)
 }
 
 /* Runs sql as Parquet through one source (arrow: 1 or 0) into g_dir/<name>.parquet. */
-static void parquet_to(const char *sql, int arrow, const char *name, const query_limits *lim,
+/* Writes the Parquet answer of sql through source src (0 the table function, 1 the Arrow view,
+ * 2 the sandboxed COPY) to g_dir/<name>.parquet, checking that src was the one taken. */
+static void parquet_to(const char *sql, int src, const char *name, const query_limits *lim,
                        query_outcome *out)
 {
     dlb_err err = {0};
     sinkbuf sb = {0};
-    long before = query_parquet_arrow_count();
-    query_parquet_use_arrow(arrow);
-    int rc = run(sql, QF_PARQUET, lim, &sb, out, &err);
-    query_parquet_use_arrow(1);
+    long arrow = query_parquet_arrow_count(), sandbox = query_parquet_sandbox_count();
+    query_limits l = *lim;
+    l.sql = src == 2 ? sql : NULL;
+    query_parquet_use_source(src);
+    int rc = run(sql, QF_PARQUET, &l, &sb, out, &err);
+    query_parquet_use_source(2);
     if (rc) fprintf(stderr, "%s: %s\n", sql, err.detail);
     assert_int_equal(rc, 0);
-    assert_int_equal(query_parquet_arrow_count() - before, arrow);
+    assert_int_equal(query_parquet_arrow_count() - arrow, src == 1);
+    assert_int_equal(query_parquet_sandbox_count() - sandbox, src == 2);
     char path[256];
     snprintf(path, sizeof(path), "%s/%s.parquet", g_dir, name);
     FILE *f = fopen(path, "wb");
@@ -502,11 +507,15 @@ static void test_parquet_sources_agree(void **state)
     assert_int_equal(out.rows, 300000);
     parquet_to(sql, 0, "src_tf", &lim, &out);
     assert_int_equal(out.rows, 300000);
+    parquet_to(sql, 2, "src_sandbox", &lim, &out);
+    assert_int_equal(out.rows, 300000);
     char q[2048];
     const char *cols = "name, type, type_length, repetition_type, num_children, converted_type, "
                        "scale, precision, field_id, logical_type";
-    for (int k = 0; k < 2; k++) {
-        const char *a = k ? "src_tf" : "src_arrow", *b = k ? "src_arrow" : "src_tf";
+    /* every ordered pair, so that EXCEPT ALL compares both ways */
+    const char *srcs[] = {"src_arrow", "src_tf", "src_sandbox"};
+    for (int k = 0; k < 6; k++) {
+        const char *a = srcs[k / 2], *b = srcs[(k / 2 + 1 + k % 2) % 3];
         snprintf(q, sizeof(q),
                  "SELECT count(*) FROM (SELECT %s FROM parquet_schema('%s/%s.parquet') EXCEPT ALL "
                  "SELECT %s FROM parquet_schema('%s/%s.parquet'))",
@@ -533,7 +542,7 @@ static void test_parquet_sources_agree(void **state)
     assert_true(scalar(q) > 0);
 
     /* Types outside the list take the table function: nothing counted on the Arrow side. */
-    const char *other[] = {"SELECT uuid() AS u",
+    const char *other[] = {"SELECT 'f81d4fae-7dec-11d0-a765-00a0c91e6bf6'::UUID AS u",
                            "SELECT INTERVAL 1 DAY AS iv",
                            "SELECT 1::HUGEINT AS h",
                            "SELECT 1::UHUGEINT AS uh",
@@ -546,18 +555,100 @@ static void test_parquet_sources_agree(void **state)
         dlb_err err = {0};
         sinkbuf sb = {0};
         long before = query_parquet_arrow_count();
+        query_parquet_use_source(1);
         int rc = run(other[k], QF_PARQUET, &lim, &sb, &out, &err);
+        query_parquet_use_source(2);
         if (rc) fprintf(stderr, "%s: %s\n", other[k], err.detail);
         assert_int_equal(rc, 0);
         assert_int_equal(query_parquet_arrow_count(), before);
         assert_memory_equal(sb.data, "PAR1", 4);
         free(sb.data);
+        /* The sandboxed COPY writes them the same way. */
+        parquet_to(other[k], 0, "other_tf", &lim, &out);
+        parquet_to(other[k], 2, "other_sandbox", &lim, &out);
+        snprintf(q, sizeof(q),
+                 "SELECT count(*) FROM (SELECT * FROM read_parquet('%s/other_tf.parquet') EXCEPT "
+                 "ALL SELECT * FROM read_parquet('%s/other_sandbox.parquet'))",
+                 g_dir, g_dir);
+        assert_int_equal(scalar(q), 0);
+        snprintf(q, sizeof(q),
+                 "SELECT count(*) FROM (SELECT %s FROM parquet_schema('%s/other_tf.parquet') "
+                 "EXCEPT ALL SELECT %s FROM parquet_schema('%s/other_sandbox.parquet'))",
+                 cols, g_dir, cols, g_dir);
+        assert_int_equal(scalar(q), 0);
     }
     /* Repeated names, which the table function refused (a bind error), are numbered as DuckDB
      * numbers them elsewhere. */
-    parquet_to("SELECT 1 AS a, 2 AS a", 1, "dup", &lim, &out);
-    snprintf(q, sizeof(q), "SELECT a + 10 * a_1 FROM read_parquet('%s/dup.parquet')", g_dir);
-    assert_int_equal(scalar(q), 21);
+    for (int src = 1; src <= 2; src++) {
+        parquet_to("SELECT 1 AS a, 2 AS a", src, "dup", &lim, &out);
+        snprintf(q, sizeof(q), "SELECT a + 10 * a_1 FROM read_parquet('%s/dup.parquet')", g_dir);
+        assert_int_equal(scalar(q), 21);
+    }
+}
+
+/* The sandboxed COPY: the result's order over many row groups written on both threads; the
+ * user's errors as they read without our COPY around them (no position in our statement, no
+ * staging path); a deadline; a client that goes away; no staged file left behind. */
+static void test_parquet_sandbox(void **state)
+{
+    (void)state;
+    query_limits lim = {.tmp_dir = engine_export_dir(g_eng), .parquet_con = g_tc};
+    query_outcome out;
+    char q[1024];
+    parquet_to("SELECT range AS i, repeat('x', 200) || range AS s FROM range(1000000) "
+               "ORDER BY i DESC",
+               2, "sdesc", &lim, &out);
+    assert_int_equal(out.rows, 1000000);
+    snprintf(q, sizeof(q),
+             "SELECT count(*) FROM read_parquet('%s/sdesc.parquet', file_row_number = true) "
+             "WHERE i <> 999999 - file_row_number OR s <> repeat('x', 200) || i",
+             g_dir);
+    assert_int_equal(scalar(q), 0);
+
+    const char *bad = "SELECT CASE WHEN range < 700000 THEN range "
+                      "ELSE CAST('x' || range AS BIGINT) END AS v FROM range(1000000)";
+    query_limits sl = lim;
+    sl.sql = bad;
+    dlb_err err = {0};
+    sinkbuf sb = {0};
+    long before = query_parquet_sandbox_count();
+    assert_int_equal(run(bad, QF_PARQUET, &sl, &sb, &out, &err), -1);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.code, "invalid_query");
+    assert_non_null(strstr(err.detail, "Conversion Error"));
+    assert_null(strstr(err.detail, "LINE"));
+    assert_null(strstr(err.detail, "export"));
+    assert_false(out.started);
+    assert_int_equal(sb.calls, 0);
+    assert_int_equal(query_parquet_sandbox_count(), before);
+    free(sb.data);
+
+    const char *slow = "SELECT a.range * b.range AS v FROM range(100000) a, range(100000) b "
+                       "WHERE (a.range * b.range) % 1000003 = 7";
+    sl.sql = slow;
+    sl.timeout_s = 0.5;
+    err = (dlb_err){0};
+    sb = (sinkbuf){0};
+    assert_int_equal(run(slow, QF_PARQUET, &sl, &sb, &out, &err), -1);
+    assert_int_equal(err.status, 504);
+    assert_string_equal(err.code, "query_timeout");
+    assert_int_equal(sb.calls, 0);
+    free(sb.data);
+
+    const char *big = "SELECT range AS i, 'v' || range AS s FROM range(2000000)";
+    sl = lim;
+    sl.sql = big;
+    sl.chunk_bytes = 4096;
+    err = (dlb_err){0};
+    sb = (sinkbuf){.fail_after = 2};
+    assert_int_equal(run(big, QF_PARQUET, &sl, &sb, &out, &err), -1);
+    assert_true(out.client_gone);
+    assert_int_equal(sb.calls, 2);
+    free(sb.data);
+
+    /* Every staged answer is gone. */
+    snprintf(q, sizeof(q), "SELECT count(*) FROM glob('%s/*')", engine_export_dir(g_eng));
+    assert_int_equal(scalar(q), 0);
 }
 
 /* An error raised on one of DuckDB's worker threads sometimes reaches the fetching thread only
@@ -774,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_empty_and_sandboxed_run),
         cmocka_unit_test(test_parquet_sources_agree),
         cmocka_unit_test(test_parquet_arrow_order_cap_errors),
+        cmocka_unit_test(test_parquet_sandbox),
         cmocka_unit_test(test_unrequested_interrupt),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

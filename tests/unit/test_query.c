@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -651,6 +652,49 @@ static void test_parquet_sandbox(void **state)
     assert_int_equal(scalar(q), 0);
 }
 
+/* Staged answers of a process that is gone (killed during an export) are removed when the
+ * query database opens; a running process's stay. */
+static void test_stale_exports_removed(void **state)
+{
+    (void)state;
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) _exit(0);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    char dir[300], path[400];
+    snprintf(dir, sizeof(dir), "%s/stale", g_dir);
+    mkdir(dir, 0700);
+    config_t cfg = g_cfg;
+    cfg.data_dir = dir;
+    char err[512];
+    engine_t *e = engine_open(&cfg, 1, err, sizeof(err));
+    assert_non_null(e);
+    assert_int_equal(engine_set_lake_path(e, g_lake), 0);
+    const char *exp = engine_export_dir(e);
+    snprintf(path, sizeof(path), "%s/duckdb-tmp-query", dir);
+    mkdir(path, 0700);
+    mkdir(exp, 0700);
+    const char *names[] = {"dlb-q-%ld-1.parquet", "tmp_dlb-q-%ld-2.parquet", "dlb-q-%ld-3.parquet",
+                           "other.parquet"};
+    long pids[] = {(long)child, (long)child, (long)getpid(), (long)child};
+    for (int k = 0; k < 4; k++) {
+        char name[64];
+        snprintf(name, sizeof(name), names[k], pids[k]);
+        snprintf(path, sizeof(path), "%s/%s", exp, name);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+    assert_non_null(engine_query_conn(e, 0));
+    for (int k = 0; k < 4; k++) {
+        char name[64];
+        snprintf(name, sizeof(name), names[k], pids[k]);
+        snprintf(path, sizeof(path), "%s/%s", exp, name);
+        assert_int_equal(access(path, F_OK) == 0, k >= 2); /* the dead pid's two are gone */
+    }
+    engine_close(e);
+}
+
 /* An error raised on one of DuckDB's worker threads sometimes reaches the fetching thread only
  * as an interruption (DuckDB sets the interrupt flag along with the error; about one run in six
  * hundred of the Conversion Error above): query_run runs the query once more when nobody asked
@@ -866,6 +910,7 @@ int main(void)
         cmocka_unit_test(test_parquet_sources_agree),
         cmocka_unit_test(test_parquet_arrow_order_cap_errors),
         cmocka_unit_test(test_parquet_sandbox),
+        cmocka_unit_test(test_stale_exports_removed),
         cmocka_unit_test(test_unrequested_interrupt),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

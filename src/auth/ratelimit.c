@@ -5,6 +5,7 @@
 #include "auth_internal.h"
 
 #include "util/clock.h"
+#include "util/fnv.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -12,19 +13,11 @@
 
 #define PROBE 16
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
 int auth_rate_allow(auth_t *a, const char *bucket_key, int *retry_after)
 {
     *retry_after = 0;
     if (!a || !a->rate_on) return 1;
-    uint64_t h = fnv1a(bucket_key);
+    uint64_t h = fnv1a64(bucket_key);
     /* Each shard owns a contiguous range of slots, so a probe never crosses shards. */
     size_t per = RATE_SLOTS / RATE_SHARDS, shard = h % RATE_SHARDS;
     size_t base = shard * per, start = (h / RATE_SHARDS) % per;

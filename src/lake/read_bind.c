@@ -18,6 +18,7 @@
  * (flush and merge rewrite history, but only in a new snapshot) costs one query. */
 #include "lake_internal.h"
 
+#include "util/fnv.h"
 #include "util/log.h"
 
 #include <inttypes.h>
@@ -338,15 +339,6 @@ static int materialize(const lake_t *l, const lake_table *t, int inlined_rows)
 
 #define PAD_PATH_MAX 4200
 
-/* FNV-1a, to name a pad file after its content. */
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 /* t's pad file (lake_bind_extra.pad_file) at path, written through con when missing, or NULL
  * when no file of t is large enough to need it or it cannot be written (reads then go on one
  * thread per file). con may be the sandboxed connection: DATA_DIR/cache is one of its allowed
@@ -364,7 +356,7 @@ static const char *table_pad(lake_t *l, duckdb_connection con, const lake_table 
     mkdir(dir, 0700);
     char *key = realpath(dir, abs) ? lake_pad_copy_sql(t, "") : NULL;
     if (!key) return NULL;
-    int n = snprintf(path, cap, "%s/dlb-pad-%016" PRIx64 ".parquet", abs, fnv1a(key));
+    int n = snprintf(path, cap, "%s/dlb-pad-%016" PRIx64 ".parquet", abs, fnv1a64(key));
     free(key);
     /* written under a temporary name and renamed: a crash never leaves a torn pad behind */
     char tmp[PAD_PATH_MAX + 32];

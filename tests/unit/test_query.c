@@ -587,6 +587,24 @@ static void test_parquet_sources_agree(void **state)
     }
 }
 
+/* A 1 M-row ORDER BY DESC through source src comes back in order. 200-byte strings: Arrow
+ * batches of ~80,000 rows against row groups of 122,880, so that a writer that did not keep the
+ * order would mix them (checked with preserve_insertion_order off). */
+static void desc_in_order(int src, const char *name, const query_limits *lim)
+{
+    query_outcome out;
+    char q[1024];
+    parquet_to("SELECT range AS i, repeat('x', 200) || range AS s FROM range(1000000) "
+               "ORDER BY i DESC",
+               src, name, lim, &out);
+    assert_int_equal(out.rows, 1000000);
+    snprintf(q, sizeof(q),
+             "SELECT count(*) FROM read_parquet('%s/%s.parquet', file_row_number = true) "
+             "WHERE i <> 999999 - file_row_number OR s <> repeat('x', 200) || i",
+             g_dir, name);
+    assert_int_equal(scalar(q), 0);
+}
+
 /* The sandboxed COPY: the result's order over many row groups written on both threads; the
  * user's errors as they read without our COPY around them (no position in our statement, no
  * staging path); a deadline; a client that goes away; no staged file left behind. */
@@ -596,15 +614,7 @@ static void test_parquet_sandbox(void **state)
     query_limits lim = {.tmp_dir = engine_export_dir(g_eng), .parquet_con = g_tc};
     query_outcome out;
     char q[1024];
-    parquet_to("SELECT range AS i, repeat('x', 200) || range AS s FROM range(1000000) "
-               "ORDER BY i DESC",
-               2, "sdesc", &lim, &out);
-    assert_int_equal(out.rows, 1000000);
-    snprintf(q, sizeof(q),
-             "SELECT count(*) FROM read_parquet('%s/sdesc.parquet', file_row_number = true) "
-             "WHERE i <> 999999 - file_row_number OR s <> repeat('x', 200) || i",
-             g_dir);
-    assert_int_equal(scalar(q), 0);
+    desc_in_order(2, "sdesc", &lim);
 
     const char *bad = "SELECT CASE WHEN range < 700000 THEN range "
                       "ELSE CAST('x' || range AS BIGINT) END AS v FROM range(1000000)";
@@ -764,17 +774,7 @@ static void test_parquet_arrow_order_cap_errors(void **state)
     query_limits lim = {.tmp_dir = engine_export_dir(g_eng), .parquet_con = g_tc};
     query_outcome out;
     char q[1024];
-    /* 200-byte strings: batches of ~80,000 rows against row groups of 122,880, so that a writer
-     * that did not keep the order would mix them (checked with preserve_insertion_order off). */
-    parquet_to("SELECT range AS i, repeat('x', 200) || range AS s FROM range(1000000) "
-               "ORDER BY i DESC",
-               1, "desc", &lim, &out);
-    assert_int_equal(out.rows, 1000000);
-    snprintf(q, sizeof(q),
-             "SELECT count(*) FROM read_parquet('%s/desc.parquet', file_row_number = true) "
-             "WHERE i <> 999999 - file_row_number OR s <> repeat('x', 200) || i",
-             g_dir);
-    assert_int_equal(scalar(q), 0);
+    desc_in_order(1, "desc", &lim);
     snprintf(q, sizeof(q), "SELECT count(*) FROM read_parquet('%s/desc.parquet')", g_dir);
     assert_int_equal(scalar(q), 1000000);
     snprintf(q, sizeof(q),

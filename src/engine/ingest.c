@@ -125,6 +125,111 @@ static int find(const char *const *names, int n, const char *name)
     return -1;
 }
 
+/* One of DuckDB's sniffer candidates (sniff_csv shows "no character" as "(empty)"): only these
+ * reach the SQL text; anything else keeps the auto-detecting read. */
+static const char *csv_opt(const char *v, const char *const *allowed)
+{
+    if (!v) return NULL;
+    if (strcmp(v, "(empty)") == 0) v = "";
+    for (; *allowed; allowed++)
+        if (strcmp(v, *allowed) == 0) return *allowed;
+    return NULL;
+}
+
+/* The CSV read with the sniffed dialect given explicitly (auto_detect=false), so DuckDB sniffs
+ * the body once instead of twice (a DESCRIBE for the header's names, then the read):
+ *     read_csv(<path>, auto_detect=false, delim=..., quote=..., escape=..., new_line=...,
+ *              skip=N, comment=..., header=true, columns={<name>: 'VARCHAR', ...},
+ *              allow_quoted_nulls=false)
+ * The header's names must all be table columns (else 422, as before); the text holds only the
+ * table's own names and sniffer candidates. *have gets the names in file order. 1 when the
+ * dialect is not one of the known candidates or cannot be sniffed (the caller keeps the
+ * auto-detecting read, which reports the error), 0, or -1 with err set. */
+static int csv_explicit(duckdb_connection con, const char *path, const char *const *names,
+                        int ncols, buf_t *from, char ***have, int *nhave, dlb_err *err)
+{
+    static const char *const delims[] = {",", "|", ";", "\t", NULL};
+    static const char *const quotes[] = {"", "\"", "'", "\\", NULL};
+    static const char *const comments[] = {"", "#", ";", NULL};
+    static const char *const newlines[] = {"\\n", "\\r\\n", "\\r", "mix", NULL};
+    buf_t q;
+    buf_init(&q, 0);
+    int rc = 1;
+    int fail = buf_appends(&q, "SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, "
+                               "SkipRows, unnest(list_transform(Columns, c -> c.name)) FROM "
+                               "sniff_csv(");
+    fail |= sqlq_string(&q, path);
+    fail |= buf_appends(&q, ", header=true, all_varchar=true, allow_quoted_nulls=false)");
+    duckdb_result r;
+    if (fail || duckdb_query(con, q.data, &r) == DuckDBError) {
+        if (!fail) duckdb_destroy_result(&r);
+        buf_free(&q);
+        return 1;
+    }
+    buf_free(&q);
+    idx_t n = duckdb_row_count(&r);
+    char *v[6] = {0};
+    for (int k = 0; n > 0 && k < 6; k++)
+        v[k] = duckdb_value_varchar(&r, (idx_t)k, 0);
+    const char *delim = csv_opt(v[0], delims), *quote = csv_opt(v[1], quotes);
+    const char *escape = csv_opt(v[2], quotes), *nl = csv_opt(v[3], newlines);
+    const char *comment = csv_opt(v[4], comments);
+    if (n == 0 || !delim || !quote || !escape || !nl || !comment) goto out;
+    *have = calloc(n + 1, sizeof(char *));
+    if (!*have) goto out;
+    for (idx_t i = 0; i < n; i++) {
+        char *name = duckdb_value_varchar(&r, 6, i);
+        int at = name ? find(names, ncols, name) : -1;
+        if (at < 0) {
+            dlb_err_set(err, 422, "unknown_column",
+                        "the input has a column '%.200s' that the table does not have",
+                        name ? name : "");
+            duckdb_free(name);
+            rc = -1;
+            goto out;
+        }
+        duckdb_free(name);
+        (*have)[i] = strdup(names[at]);
+        if (!(*have)[i]) goto out;
+        *nhave = (int)i + 1;
+    }
+    fail = buf_appends(from, "read_csv(");
+    fail |= sqlq_string(from, path);
+    fail |= buf_appends(from, ", auto_detect=false, delim=");
+    fail |= sqlq_string(from, delim);
+    fail |= buf_appends(from, ", quote=");
+    fail |= sqlq_string(from, quote);
+    fail |= buf_appends(from, ", escape=");
+    fail |= sqlq_string(from, escape);
+    if (strcmp(nl, "mix") != 0) {
+        fail |= buf_appends(from, ", new_line=");
+        fail |= sqlq_string(from, nl);
+    }
+    fail |= buf_printf(from, ", skip=%lld, comment=", atoll(v[5] ? v[5] : "0"));
+    fail |= sqlq_string(from, comment);
+    fail |= buf_appends(from, ", header=true, columns={");
+    for (int i = 0; i < *nhave; i++) {
+        if (i) fail |= buf_appends(from, ", ");
+        fail |= sqlq_string(from, (*have)[i]);
+        fail |= buf_appends(from, ": 'VARCHAR'");
+    }
+    /* allow_quoted_nulls=false: "" is an empty string, only an empty field is NULL (what our
+     * CSV answers write, so they can be appended again) */
+    fail |= buf_appends(from, "}, allow_quoted_nulls=false)");
+    rc = fail ? 1 : 0;
+out:
+    if (rc == 1) {
+        free_names(*have, *nhave);
+        *have = NULL;
+        *nhave = 0;
+        buf_reset(from);
+    }
+    for (int k = 0; k < 6; k++)
+        duckdb_free(v[k]);
+    duckdb_destroy_result(&r);
+    return rc;
+}
+
 /* Keys of JSON rows that are not columns of the table: the first one found gives 422. */
 static int check_json_keys(duckdb_connection con, const char *path, const char *const *names,
                            int ncols, long long cap, dlb_err *err)
@@ -581,7 +686,7 @@ int ingest_source(duckdb_connection con, ingest_format fmt, const char *path,
     buf_init(&from, 0);
     buf_init(&sql, 0);
     char **have = NULL;
-    int nhave = 0, rc = -1;
+    int nhave = 0, rc = -1, explicit_csv = 1;
     *rows_hint = -1;
     *sql_out = NULL;
 
@@ -625,6 +730,9 @@ int ingest_source(duckdb_connection con, ingest_format fmt, const char *path,
         buf_appends(&from, "})");
         break;
     case INGEST_CSV:
+        explicit_csv = csv_explicit(con, path, names, ncols, &from, &have, &nhave, err);
+        if (explicit_csv < 0) goto out;
+        if (explicit_csv == 0) break;
         buf_appends(&from, "read_csv(");
         sqlq_string(&from, path);
         /* allow_quoted_nulls=false: "" is an empty string, only an empty field is NULL (what
@@ -642,7 +750,7 @@ int ingest_source(duckdb_connection con, ingest_format fmt, const char *path,
     }
     if (fmt == INGEST_NDJSON) {
         nhave = -1; /* read_json yields exactly the declared columns */
-    } else {
+    } else if (explicit_csv != 0) {
         if (describe(con, from.data, &have, &nhave, err)) goto out;
         for (int i = 0; i < nhave; i++) {
             if (find(names, ncols, have[i]) < 0) {

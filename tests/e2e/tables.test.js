@@ -222,6 +222,35 @@ describe(`tables: endpoints (${WHERE})`, () => {
     assert.equal((await api.get('ok')).status, 404);
   });
 
+  it('CSV appends in the dialects DuckDB sniffs: delimiters, quotes, CRLF, missing and reordered columns', async () => {
+    assert.equal((await api.create('dialects', { id: 'INTEGER', name: 'VARCHAR', price: 'DOUBLE' })).status, 201);
+    const bodies = [
+      ['id;name;price\n1;"a;b";1.5\n2;"say ""hi""";\n', [[1, 'a;b', 1.5], [2, 'say "hi"', null]]],
+      ['id\tname\tprice\r\n3\tc d\t3\r\n4\t\t4.25\r\n', [[3, 'c d', 3], [4, null, 4.25]]],
+      ["id|name|price\n5|'e|f'|5\n", [[5, 'e|f', 5]]],
+      ['price,id\n6.5,6\n', [[6, null, 6.5]]],
+      ['name,id\n"",7\n,8\n', [[7, '', null], [8, null, null]]],
+      ['id,name,price\n', []],
+    ];
+    for (const [body, rows] of bodies) {
+      const r = await api.appendBody('dialects', body, 'text/csv');
+      assert.equal(r.status, 200, `${JSON.stringify(body)}: ${r.text}`);
+      assert.equal(r.json.rows, rows.length, JSON.stringify(body));
+    }
+    const got = await api.rows('dialects', 'SELECT id, name, price FROM dialects ORDER BY id');
+    assert.deepEqual(
+      got.map((x) => [x.id, x.name, x.price]),
+      bodies.flatMap(([, rows]) => rows)
+    );
+    // a header name the table does not have, in any dialect: 422 naming it, nothing appended
+    for (const body of ['id;nope\n1;2\n', 'id,"we ird"\n1,2\n']) {
+      const e = expectError(assert, await api.appendBody('dialects', body, 'text/csv'), 422, 'unknown_column');
+      assert.match(e.detail, /nope|we ird/);
+    }
+    assert.equal((await api.rows('dialects', 'SELECT count(*)::INTEGER AS c FROM dialects'))[0].c, 8);
+    assert.equal((await api.drop('dialects')).status, 200);
+  });
+
   it('PUT /tables/{name} appends JSON, NDJSON, CSV, Parquet and multipart uploads', async () => {
     const before = (await api.get('simple')).json.snapshot_id;
     const j = await api.appendRows('simple', [

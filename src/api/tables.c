@@ -363,6 +363,7 @@ void api_tables_query(http_req *req, http_resp *resp)
     duckdb_prepared_statement st = NULL;
     lake_pins *pins = NULL; /* lake on S3: the snapshot's files stay in the local cache */
     query_sink_ctx q = {.req = req, .resp = resp};
+    int qidx = -1, qfailed = 1; /* the query connection held, and whether the request failed */
     buf_init(&q.held, 0);
     if (table_ref(req, resp, schema, sizeof(schema), name, sizeof(name))) return;
     if (query_negotiate(http_req_header(req, "Accept"), &q.fmt)) {
@@ -391,6 +392,7 @@ void api_tables_query(http_req *req, http_resp *resp)
                   "table_id", (json_int_t)table_id);
     int idx = pool_worker_index();
     duckdb_connection con = engine_query_conn(app->engine, idx);
+    if (con) qidx = idx;
     if (!con) {
         http_resp_error(resp, 503, "engine_unavailable", "the query engine is not available");
         goto out;
@@ -409,6 +411,7 @@ void api_tables_query(http_req *req, http_resp *resp)
     };
     query_outcome out = {0};
     int qrc = query_run(con, st, q.fmt, &lim, sink, &q, &out, &e);
+    qfailed = qrc != 0 && !out.client_gone;
     /* DuckDB query durations for /metrics; a query the user got wrong is not a DuckDB error. */
     obs_dep_observe("duckdb", "query", (uint64_t)(out.seconds * 1e9),
                     qrc == 0 || out.client_gone || (e.status > 0 && e.status < 500));
@@ -450,6 +453,8 @@ out:
                                .started_mono_ns = req->start_ns,
                            });
     if (st) duckdb_destroy_prepare(&st);
+    /* after the statement: the last release of an invalidated database closes it */
+    if (qidx >= 0) engine_query_release(app->engine, qidx, qfailed);
     lake_pins_release(app->lake, pins);
     buf_free(&q.held);
     json_decref(t);

@@ -38,7 +38,34 @@ struct engine {
     duckdb_database qdb;
     duckdb_connection *qconns;
     int nqconns;
+    /* An INTERNAL or FATAL error in DuckDB invalidates its whole database; the query database is
+     * then reopened for the next query (qbroken), while workers still inside the old one finish
+     * there: handed-out connections are counted per generation and a retired generation is
+     * closed by its last release. Under open_lock. */
+    unsigned qgen;   /* generation of qdb, from 1 */
+    unsigned *qheld; /* per worker index: the generation it holds, 0 none */
+    int qrefs;       /* connections of qdb handed out and not released */
+    int qbroken;     /* qdb was found invalidated: reopen on the next acquire */
+    long qreopens;   /* for tests and logs */
+    struct qretired *qold;
 };
+
+typedef struct qretired {
+    unsigned gen;
+    duckdb_database db;
+    duckdb_connection *conns;
+    int n, refs;
+    struct qretired *next;
+} qretired;
+
+static void qretired_close(qretired *r)
+{
+    for (int i = 0; i < r->n; i++)
+        duckdb_disconnect(&r->conns[i]);
+    if (r->db) duckdb_close(&r->db);
+    free(r->conns);
+    free(r);
+}
 
 /* "75%" of physical memory, or an absolute size such as "4GB". */
 static long long resolve_memory_limit(const char *v)
@@ -186,6 +213,12 @@ int engine_started(engine_t *e)
 void engine_close(engine_t *e)
 {
     if (!e) return;
+    while (e->qold) {
+        qretired *r = e->qold;
+        e->qold = r->next;
+        qretired_close(r);
+    }
+    free(e->qheld);
     for (int i = 0; i < e->nqconns; i++)
         duckdb_disconnect(&e->qconns[i]);
     if (e->qdb) duckdb_close(&e->qdb);
@@ -388,17 +421,98 @@ static int open_query_db(engine_t *e, char *err, size_t errlen)
     return 0;
 }
 
+/* Moves the current query database to the retired list (closed at once when nobody holds it);
+ * caller holds open_lock. */
+static void retire_query_db(engine_t *e)
+{
+    qretired *r = calloc(1, sizeof(*r));
+    if (!r) return; /* keep using it: every query fails, but nothing is closed under anyone */
+    *r = (qretired){
+        .gen = e->qgen, .db = e->qdb, .conns = e->qconns, .n = e->nqconns, .refs = e->qrefs};
+    e->qdb = NULL;
+    e->qconns = NULL;
+    e->nqconns = 0;
+    e->qrefs = 0;
+    e->qbroken = 0;
+    e->qopened = 0;
+    if (r->refs == 0) {
+        qretired_close(r);
+    } else {
+        r->next = e->qold;
+        e->qold = r;
+    }
+}
+
 duckdb_connection engine_query_conn(engine_t *e, int index)
 {
     pthread_mutex_lock(&e->open_lock);
-    if (!e->qopened) {
-        e->qopened = open_query_db(e, e->qopen_err, sizeof(e->qopen_err)) == 0 ? 1 : -1;
-        if (e->qopened < 0) log_error("query DuckDB failed to start", "error", e->qopen_err);
+    if (e->qopened == 1 && e->qbroken) {
+        retire_query_db(e);
+        e->qreopens++;
     }
-    int ok = e->qopened == 1;
+    if (!e->qopened) {
+        if (!e->qheld) e->qheld = calloc((size_t)e->want_conns, sizeof(unsigned));
+        e->qopened = e->qheld && open_query_db(e, e->qopen_err, sizeof(e->qopen_err)) == 0 ? 1 : -1;
+        if (e->qopened < 0) log_error("query DuckDB failed to start", "error", e->qopen_err);
+        if (e->qopened == 1) e->qgen++;
+    }
+    duckdb_connection c = NULL;
+    if (e->qopened == 1 && index >= 0 && index < e->nqconns) {
+        if (e->qheld[index] != e->qgen) e->qrefs++;
+        e->qheld[index] = e->qgen;
+        c = e->qconns[index];
+    }
     pthread_mutex_unlock(&e->open_lock);
-    if (!ok || index < 0 || index >= e->nqconns) return NULL;
-    return e->qconns[index];
+    return c;
+}
+
+void engine_query_release(engine_t *e, int index, int failed)
+{
+    pthread_mutex_lock(&e->open_lock);
+    unsigned g = e->qheld && index >= 0 && index < e->want_conns ? e->qheld[index] : 0;
+    duckdb_connection c = g && g == e->qgen ? e->qconns[index] : NULL;
+    pthread_mutex_unlock(&e->open_lock);
+    if (!g) return;
+    /* After a failure: is the database still usable? (only this worker uses its connection) */
+    int broken = 0;
+    if (failed && c) {
+        duckdb_result r;
+        if (duckdb_query(c, "SELECT 1", &r) == DuckDBError) {
+            const char *m = duckdb_result_error(&r);
+            broken = m && strstr(m, "invalidated") != NULL;
+            if (broken)
+                log_error("the query DuckDB was invalidated by an internal error; it is reopened "
+                          "for the next query",
+                          "error", m);
+        }
+        duckdb_destroy_result(&r);
+    }
+    qretired *done = NULL;
+    pthread_mutex_lock(&e->open_lock);
+    e->qheld[index] = 0;
+    if (g == e->qgen) {
+        e->qrefs--;
+        if (broken) e->qbroken = 1;
+    } else {
+        for (qretired **p = &e->qold; *p; p = &(*p)->next)
+            if ((*p)->gen == g) {
+                if (--(*p)->refs == 0) {
+                    done = *p;
+                    *p = done->next;
+                }
+                break;
+            }
+    }
+    pthread_mutex_unlock(&e->open_lock);
+    if (done) qretired_close(done);
+}
+
+long engine_query_reopens(engine_t *e)
+{
+    pthread_mutex_lock(&e->open_lock);
+    long n = e->qreopens;
+    pthread_mutex_unlock(&e->open_lock);
+    return n;
 }
 
 const char *engine_query_error(engine_t *e)

@@ -39,6 +39,12 @@ int engine_set_lake_path(engine_t *e, const char *data_path);
  * cannot start (engine_query_error says why) or index is out of range. Views made by lake_bind live
  * on it; run user SQL only through engine/query.h. */
 duckdb_connection engine_query_conn(engine_t *e, int index);
+/* Hands back what engine_query_conn gave worker index. failed: the request ended in an error,
+ * so the database is probed; one that DuckDB invalidated (an INTERNAL or FATAL error) is
+ * replaced by a fresh one for the next query, and closed once no worker is inside it. */
+void engine_query_release(engine_t *e, int index, int failed);
+/* Times the query database was reopened after being invalidated. */
+long engine_query_reopens(engine_t *e);
 /* Why the query database failed to start, or NULL. */
 const char *engine_query_error(engine_t *e);
 /* Interrupts whatever runs on worker index's query connection. */

@@ -58,6 +58,13 @@ static int select_keyword(const char *kw)
 void query_map_error(duckdb_error_type type, const char *msg, dlb_err *err)
 {
     if (!msg) msg = "query failed";
+    /* DuckDB appends a stack trace to INTERNAL errors: library paths are not the client's. */
+    char cut[2048];
+    const char *trace = strstr(msg, "\n\nStack Trace");
+    if (trace) {
+        snprintf(cut, sizeof(cut), "%.*s", (int)(trace - msg), msg);
+        msg = cut;
+    }
     if (type == DUCKDB_ERROR_PERMISSION || strncmp(msg, "Permission Error", 16) == 0)
         dlb_err_set(err, 403, "query_not_allowed", "%s", msg);
     else if (type == DUCKDB_ERROR_INTERRUPT)

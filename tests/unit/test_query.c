@@ -14,6 +14,7 @@
 #include "engine/query_internal.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -432,10 +433,10 @@ static void test_empty_and_sandboxed_run(void **state)
 
 /* ---- Parquet: the Arrow view and the table function write the same file ------------------- */
 
-static int64_t scalar(const char *sql)
+static int64_t scalar_on(duckdb_connection c, const char *sql)
 {
     duckdb_result r;
-    if (duckdb_query(g_tc, sql, &r) == DuckDBError) {
+    if (duckdb_query(c, sql, &r) == DuckDBError) {
         fprintf(stderr, "%s: %s\n", sql, duckdb_result_error(&r));
         duckdb_destroy_result(&r);
         return -1;
@@ -445,7 +446,11 @@ static int64_t scalar(const char *sql)
     return v;
 }
 
-/* Runs sql as Parquet through one source (arrow: 1 or 0) into g_dir/<name>.parquet. */
+static int64_t scalar(const char *sql)
+{
+    return scalar_on(g_tc, sql);
+}
+
 /* Writes the Parquet answer of sql through source src (0 the table function, 1 the Arrow view,
  * 2 the sandboxed COPY) to g_dir/<name>.parquet, checking that src was the one taken. */
 static void parquet_to(const char *sql, int src, const char *name, const query_limits *lim,
@@ -705,6 +710,60 @@ static void test_stale_exports_removed(void **state)
     engine_close(e);
 }
 
+/* A database DuckDB invalidated (an INTERNAL error) is replaced for the next acquire, while a
+ * worker still inside the old one keeps a valid (failing) connection until its release closes
+ * the old database (ASan checks the order). */
+static void test_invalidated_query_db_reopened(void **state)
+{
+    (void)state;
+    char dir[300], sql[2 * PATH_MAX + 400];
+    snprintf(dir, sizeof(dir), "%s/reopen", g_dir);
+    mkdir(dir, 0700);
+    config_t cfg = g_cfg;
+    cfg.data_dir = dir;
+    char err[512];
+    engine_t *e = engine_open(&cfg, 2, err, sizeof(err));
+    assert_non_null(e);
+    assert_int_equal(engine_set_lake_path(e, g_lake), 0);
+    duckdb_connection c0 = engine_query_conn(e, 0), c1 = engine_query_conn(e, 1);
+    assert_non_null(c0);
+    assert_non_null(c1);
+    char cache[400], real[PATH_MAX];
+    snprintf(cache, sizeof(cache), "%s/cache", dir);
+    assert_non_null(realpath(cache, real));
+    snprintf(sql, sizeof(sql), "COPY (SELECT 1::BIGINT AS x WHERE false) TO '%s/zero.parquet'",
+             real);
+    exec_ok(engine_conn(e, 0), sql);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM read_parquet(['%s/zero.parquet', '%s/zero.parquet'], schema = "
+             "MAP {999: {name: 'p', type: 'INTEGER', default_value: NULL}}, file_row_number = "
+             "true) WHERE file_row_number < 10",
+             real, real);
+    duckdb_result r;
+    assert_int_equal(duckdb_query(c0, sql, &r), DuckDBError);
+    duckdb_destroy_result(&r);
+    /* a success probes nothing: still the same database */
+    engine_query_release(e, 0, 0);
+    assert_ptr_equal(engine_query_conn(e, 0), c0);
+    engine_query_release(e, 0, 1); /* the failure: probed, found invalidated */
+    assert_int_equal(engine_query_reopens(e), 0);
+    duckdb_connection n0 = engine_query_conn(e, 0);
+    assert_non_null(n0);
+    assert_int_equal(engine_query_reopens(e), 1);
+    assert_int_equal(scalar_on(n0, "SELECT 42"), 42);
+    /* worker 1 is still inside the old database: its connection answers (with an error) */
+    assert_int_equal(duckdb_query(c1, "SELECT 1", &r), DuckDBError);
+    duckdb_destroy_result(&r);
+    engine_query_release(e, 1, 1); /* the old database's last holder: closed now */
+    duckdb_connection n1 = engine_query_conn(e, 1);
+    assert_non_null(n1);
+    assert_true(n1 != c1);
+    assert_int_equal(scalar_on(n1, "SELECT 7"), 7);
+    engine_query_release(e, 1, 0);
+    engine_query_release(e, 0, 0);
+    engine_close(e);
+}
+
 /* An error raised on one of DuckDB's worker threads sometimes reaches the fetching thread only
  * as an interruption (DuckDB sets the interrupt flag along with the error; about one run in six
  * hundred of the Conversion Error above): query_run runs the query once more when nobody asked
@@ -911,6 +970,7 @@ int main(void)
         cmocka_unit_test(test_parquet_arrow_order_cap_errors),
         cmocka_unit_test(test_parquet_sandbox),
         cmocka_unit_test(test_stale_exports_removed),
+        cmocka_unit_test(test_invalidated_query_db_reopened),
         cmocka_unit_test(test_unrequested_interrupt),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -404,7 +404,14 @@ static int copy_in_sandbox(duckdb_connection con, const query_limits *lim, const
     }
     duckdb_result r;
     int rc = 0;
-    if (duckdb_execute_prepared(ps, &r) == DuckDBError) {
+    if (duckdb_execute_prepared(ps, &r) == DuckDBError &&
+        duckdb_result_error_type(&r) == DUCKDB_ERROR_PARSER) {
+        /* The text prepared on its own, so a parser error is query()'s refusal (its rules are
+         * narrower in places; a PIVOT without IN values is one, though query_prepare already
+         * refuses that as two statements): the other sources take it. */
+        unlink(path);
+        rc = 1;
+    } else if (duckdb_result_error(&r)) {
         /* The user's error as it would read without our COPY around it: DuckDB appends the
          * position in the statement, which is ours (and names the staging path). */
         char msg[2048];

@@ -191,28 +191,19 @@ static int run_text(duckdb_connection con, duckdb_prepared_statement st, query_f
     enc = encoder_new(ef, cols.n, cols.names, cols.types, lim ? lim->chunk_bytes : 0, sink,
                       sink_ctx, err);
     if (!enc) goto done;
-    int64_t max = lim && lim->max_rows > 0 ? lim->max_rows : INT64_MAX;
-    for (;;) {
+    query_cap cap = {.max = lim ? lim->max_rows : 0};
+    while (!cap.done) {
         duckdb_data_chunk ch = duckdb_fetch_chunk(res);
         if (!ch) {
             if (duckdb_result_error(&res)) goto failed;
             break;
         }
-        int64_t n = (int64_t)duckdb_data_chunk_get_size(ch);
-        if (out->rows >= max) { /* the cap was reached exactly: is there more? */
-            out->truncated = n > 0;
-            duckdb_destroy_data_chunk(&ch);
-            break;
-        }
-        if (n > max - out->rows) {
-            n = max - out->rows;
-            out->truncated = 1;
-        }
+        int64_t n = query_cap_take(&cap, (int64_t)duckdb_data_chunk_get_size(ch));
         int erc = n > 0 ? encoder_chunk(enc, ch, (size_t)n) : 0;
         duckdb_destroy_data_chunk(&ch);
         if (erc) goto enc_failed;
-        out->rows += n;
-        if (out->truncated) break;
+        out->rows = cap.rows;
+        out->truncated = cap.truncated;
     }
     if (encoder_end(enc)) goto enc_failed;
     rc = 0;

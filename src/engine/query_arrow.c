@@ -112,8 +112,8 @@ int query_run_arrow(duckdb_connection con, duckdb_prepared_statement st, const q
         sw[k].node->metadata = sw[k].meta;
     if (!w) goto done;
     bt = arrow_batcher_new(&schema, cols.types, cols.n);
-    int64_t max = lim && lim->max_rows > 0 ? lim->max_rows : INT64_MAX;
-    for (;;) {
+    query_cap cap = {.max = lim ? lim->max_rows : 0};
+    while (!cap.done) {
         duckdb_data_chunk ch = duckdb_fetch_chunk(res);
         if (!ch) {
             if (duckdb_result_error(&res)) {
@@ -122,17 +122,9 @@ int query_run_arrow(duckdb_connection con, duckdb_prepared_statement st, const q
             }
             break;
         }
-        int64_t n = (int64_t)duckdb_data_chunk_get_size(ch);
-        if (out->rows >= max) {
-            out->truncated = n > 0;
-            duckdb_destroy_data_chunk(&ch);
-            break;
-        }
-        if (n > max - out->rows) {
-            n = max - out->rows;
-            out->truncated = 1;
-            duckdb_data_chunk_set_size(ch, (idx_t)n);
-        }
+        idx_t size = duckdb_data_chunk_get_size(ch);
+        int64_t n = query_cap_take(&cap, (int64_t)size);
+        if ((idx_t)n < size) duckdb_data_chunk_set_size(ch, (idx_t)n);
         int erc = 0;
         if (bt && n > 0) {
             erc = arrow_batcher_add(bt, ch, (size_t)n, err);
@@ -153,8 +145,8 @@ int query_run_arrow(duckdb_connection con, duckdb_prepared_statement st, const q
                 if (erc) goto enc_failed;
             }
         }
-        out->rows += n;
-        if (out->truncated) break;
+        out->rows = cap.rows;
+        out->truncated = cap.truncated;
     }
     if (bt && batch_out(w, bt, err)) goto enc_failed;
     if (ipc_writer_end(w, err)) goto enc_failed;

@@ -1,8 +1,34 @@
-/* Shared by query.c and query_parquet.c. */
+/* Shared by the query paths (query.c, query_arrow.c, query_parquet.c, result_arrow.c). */
 #ifndef DLB_ENGINE_QUERY_INTERNAL_H
 #define DLB_ENGINE_QUERY_INTERNAL_H
 
 #include "engine/query.h"
+
+/* The row cap (QUERY_MAX_ROWS) over a result read chunk by chunk, the same for every path:
+ * query_cap_take gives how many of the next chunk's n rows to keep and counts them. Reaching
+ * the cap exactly reads one chunk more, to tell a capped result from one that just fits. */
+typedef struct {
+    int64_t max;   /* 0: no cap */
+    int64_t rows;  /* kept so far */
+    int truncated; /* rows beyond the cap exist */
+    int done;      /* the cap ended the result: fetch no more */
+} query_cap;
+
+static inline int64_t query_cap_take(query_cap *c, int64_t n)
+{
+    if (c->max > 0 && c->rows >= c->max) {
+        c->truncated = n > 0;
+        c->done = 1;
+        return 0;
+    }
+    if (c->max > 0 && n > c->max - c->rows) {
+        n = c->max - c->rows;
+        c->truncated = 1;
+        c->done = 1;
+    }
+    c->rows += n;
+    return n;
+}
 
 /* Fills err from a failed DuckDB result or message (type may be DUCKDB_ERROR_INVALID). */
 void query_map_error(duckdb_error_type type, const char *msg, dlb_err *err);

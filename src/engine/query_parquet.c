@@ -39,8 +39,8 @@
 typedef struct pq_stream {
     int64_t id;
     duckdb_result *res;
-    int64_t max_rows, rows;
-    int truncated, done;
+    query_cap cap;
+    int done;
     struct pq_stream *next;
 } pq_stream;
 
@@ -114,23 +114,14 @@ static void tf_scan(duckdb_function_info info, duckdb_data_chunk output)
         if (e) duckdb_function_set_error(info, e);
         return;
     }
-    int64_t n = (int64_t)duckdb_data_chunk_get_size(ch);
-    if (s->max_rows > 0 && s->rows >= s->max_rows) {
-        s->truncated = n > 0;
-        s->done = 1;
-        n = 0;
-    } else if (s->max_rows > 0 && n > s->max_rows - s->rows) {
-        n = s->max_rows - s->rows;
-        s->truncated = 1;
-        s->done = 1;
-    }
+    int64_t n = query_cap_take(&s->cap, (int64_t)duckdb_data_chunk_get_size(ch));
+    if (s->cap.done) s->done = 1;
     if (n > 0) {
         idx_t nc = duckdb_data_chunk_get_column_count(ch);
         for (idx_t k = 0; k < nc; k++)
             duckdb_vector_reference_vector(duckdb_data_chunk_get_vector(output, k),
                                            duckdb_data_chunk_get_vector(ch, k));
         duckdb_data_chunk_set_size(output, (idx_t)n);
-        s->rows += n;
     }
     duckdb_destroy_data_chunk(&ch);
 }
@@ -358,7 +349,7 @@ static int copy_via_function(duckdb_result *res, const query_limits *lim, const 
     register_tf(lim->parquet_con);
     pq_stream s = {0};
     s.res = res;
-    s.max_rows = lim->max_rows;
+    s.cap.max = lim->max_rows;
     pq_add(&s);
     char from[64], sql[1400];
     snprintf(from, sizeof(from), "dlb_query_result(%lld)", (long long)s.id);
@@ -377,8 +368,8 @@ static int copy_via_function(duckdb_result *res, const query_limits *lim, const 
     }
     duckdb_destroy_result(&cr);
     pq_remove(&s);
-    out->rows = s.rows;
-    out->truncated = s.truncated;
+    out->rows = s.cap.rows;
+    out->truncated = s.cap.truncated;
     return rc;
 }
 

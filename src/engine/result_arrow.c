@@ -45,8 +45,8 @@ struct result_arrow {
     int failed; /* 1: the result's error; 2: own (a batch could not be built) */
     char last_error[1024];
     /* the thread's own until it ends, then read after the join */
-    int64_t max_rows, rows;
-    int truncated, done;
+    query_cap cap;
+    int done;
     dlb_err own;
 };
 
@@ -138,16 +138,8 @@ static int build_batch(result_arrow *r, struct ArrowArray *out)
             }
             break;
         }
-        int64_t n = (int64_t)duckdb_data_chunk_get_size(ch);
-        if (r->max_rows > 0 && r->rows >= r->max_rows) { /* the cap was reached exactly */
-            r->truncated = n > 0;
-            r->done = 1;
-            n = 0;
-        } else if (r->max_rows > 0 && n > r->max_rows - r->rows) {
-            n = r->max_rows - r->rows;
-            r->truncated = 1;
-            r->done = 1;
-        }
+        int64_t n = query_cap_take(&r->cap, (int64_t)duckdb_data_chunk_get_size(ch));
+        if (r->cap.done) r->done = 1;
         int rc = n > 0 ? arrow_batcher_add(b, ch, (size_t)n, &r->own) : 0;
         duckdb_destroy_data_chunk(&ch);
         if (rc < 0) {
@@ -155,7 +147,6 @@ static int build_batch(result_arrow *r, struct ArrowArray *out)
             return -1;
         }
         rows += (size_t)n;
-        r->rows += n;
         if (rc > 0 && rows * r->row_bytes + batch_chars(r, b) >= BATCH_BYTES) break;
     }
     if (rows == 0) {
@@ -259,7 +250,7 @@ result_arrow *result_arrow_new(duckdb_connection con, duckdb_result *res, int64_
     pthread_cond_init(&r->cv, NULL);
     r->con = con;
     r->res = res;
-    r->max_rows = max_rows;
+    r->cap.max = max_rows;
     r->ncols = (size_t)duckdb_column_count(res);
     const char **names = calloc(r->ncols ? r->ncols : 1, sizeof(*names));
     r->types = calloc(r->ncols ? r->ncols : 1, sizeof(*r->types));
@@ -332,12 +323,12 @@ int result_arrow_read_all(result_arrow *r)
 /* After result_arrow_finish (the thread joined). */
 int64_t result_arrow_rows(const result_arrow *r)
 {
-    return r->rows;
+    return r->cap.rows;
 }
 
 int result_arrow_truncated(const result_arrow *r)
 {
-    return r->truncated;
+    return r->cap.truncated;
 }
 
 int result_arrow_fetched(result_arrow *r)

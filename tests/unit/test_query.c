@@ -325,6 +325,32 @@ static void test_row_cap(void **state)
     assert_int_equal(out.rows, 4096);
     assert_true(out.truncated);
     free(sb.data);
+    /* The same cap on every path: JSON, Arrow, Parquet through the Arrow view and through the
+     * table function (query_cap in query_internal.h). */
+    const struct {
+        query_format fmt;
+        int source;
+    } paths[] = {{QF_JSON, 2}, {QF_ARROW, 2}, {QF_PARQUET, 1}, {QF_PARQUET, 0}};
+    const struct {
+        int64_t max, total, rows;
+        int truncated;
+    } cases[] = {
+        {100, 10000, 100, 1}, {4096, 4096, 4096, 0}, {4096, 4097, 4096, 1}, {5000, 3000, 3000, 0}};
+    for (size_t p = 0; p < sizeof(paths) / sizeof(paths[0]); p++)
+        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+            query_limits l = {
+                .max_rows = cases[c].max, .tmp_dir = engine_export_dir(g_eng), .parquet_con = g_tc};
+            char q[96];
+            snprintf(q, sizeof(q), "SELECT range AS i FROM range(%lld)", (long long)cases[c].total);
+            sb = (sinkbuf){0};
+            query_parquet_use_source(paths[p].source);
+            int rc = run(q, paths[p].fmt, &l, &sb, &out, &err);
+            query_parquet_use_source(2);
+            assert_int_equal(rc, 0);
+            assert_int_equal(out.rows, cases[c].rows);
+            assert_int_equal(out.truncated, cases[c].truncated);
+            free(sb.data);
+        }
 }
 
 static double now_s(void)

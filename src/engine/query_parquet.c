@@ -26,6 +26,7 @@
 
 #include "engine/result_arrow.h"
 #include "util/log.h"
+#include "util/sqlq.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -159,17 +160,21 @@ long query_parquet_sandbox_count(void)
     return __atomic_load_n(&sandbox_count, __ATOMIC_RELAXED);
 }
 
-/* COPY (SELECT * FROM <from>) TO '<path>' (FORMAT parquet) into sql; from is ours (a view name
- * or dlb_query_result(<id>)), the path ours too (configuration + numbers), quotes doubled all
- * the same. */
-static void copy_sql(char *sql, size_t cap, const char *from, const char *path)
+/* COPY (SELECT * FROM <from>) TO '<path>' (FORMAT parquet), malloc'd, or NULL (out of memory);
+ * from is ours (a view name, dlb_query_result(<id>) or query($1)), the path ours too
+ * (configuration + numbers), quoted all the same. */
+static char *copy_sql(const char *from, const char *path)
 {
-    size_t n = (size_t)snprintf(sql, cap, "COPY (SELECT * FROM %s) TO '", from);
-    for (const char *p = path; *p && n + 4 < cap; p++) {
-        if (*p == '\'') sql[n++] = '\'';
-        sql[n++] = *p;
+    buf_t b;
+    buf_init(&b, 0);
+    int fail = buf_printf(&b, "COPY (SELECT * FROM %s) TO ", from);
+    fail |= sqlq_string(&b, path);
+    fail |= buf_appends(&b, " (FORMAT parquet)");
+    if (fail) {
+        buf_free(&b);
+        return NULL;
     }
-    snprintf(sql + n, cap - n, "' (FORMAT parquet)");
+    return buf_steal(&b, NULL);
 }
 
 static void exec_quiet(duckdb_connection con, const char *sql)
@@ -284,15 +289,16 @@ static int export_via_arrow(duckdb_connection con, duckdb_result *res, const que
     pthread_mutex_lock(&seq_lock);
     unsigned long id = ++seq;
     pthread_mutex_unlock(&seq_lock);
-    char view[64], from[80], sql[1400];
+    char view[64], from[80], drop[120];
     snprintf(view, sizeof(view), "__dlb_pq_%lu", id);
     snprintf(from, sizeof(from), "\"%s\"", view);
-    if (duckdb_arrow_scan(lim->parquet_con, view, (duckdb_arrow_stream)result_arrow_stream(ra)) ==
-        DuckDBError) {
+    char *sql = copy_sql(from, path);
+    if (!sql || duckdb_arrow_scan(lim->parquet_con, view,
+                                  (duckdb_arrow_stream)result_arrow_stream(ra)) == DuckDBError) {
+        free(sql);
         result_arrow_free(ra);
         return 1;
     }
-    copy_sql(sql, sizeof(sql), from, path);
     size_t chunk = lim->chunk_bytes ? lim->chunk_bytes : 256 * 1024;
     copy_job j = {.con = lim->parquet_con, .sql = sql};
     pthread_mutex_init(&j.mu, NULL);
@@ -334,8 +340,9 @@ static int export_via_arrow(duckdb_connection con, duckdb_result *res, const que
     duckdb_destroy_result(&j.res);
     pthread_cond_destroy(&j.cv);
     pthread_mutex_destroy(&j.mu);
-    snprintf(sql, sizeof(sql), "DROP VIEW IF EXISTS %s", from);
-    exec_quiet(lim->parquet_con, sql);
+    snprintf(drop, sizeof(drop), "DROP VIEW IF EXISTS %s", from);
+    exec_quiet(lim->parquet_con, drop);
+    free(sql);
     out->rows = result_arrow_rows(ra);
     out->truncated = result_arrow_truncated(ra);
     result_arrow_free(ra);
@@ -351,9 +358,14 @@ static int copy_via_function(duckdb_result *res, const query_limits *lim, const 
     s.res = res;
     s.cap.max = lim->max_rows;
     pq_add(&s);
-    char from[64], sql[1400];
+    char from[64];
     snprintf(from, sizeof(from), "dlb_query_result(%lld)", (long long)s.id);
-    copy_sql(sql, sizeof(sql), from, path);
+    char *sql = copy_sql(from, path);
+    if (!sql) {
+        pq_remove(&s);
+        dlb_err_set(err, 500, "out_of_memory", "out of memory");
+        return -1;
+    }
     duckdb_result cr;
     int rc = 0;
     if (duckdb_query(lim->parquet_con, sql, &cr) == DuckDBError) {
@@ -367,6 +379,7 @@ static int copy_via_function(duckdb_result *res, const query_limits *lim, const 
         rc = -1;
     }
     duckdb_destroy_result(&cr);
+    free(sql);
     pq_remove(&s);
     out->rows = s.cap.rows;
     out->truncated = s.cap.truncated;
@@ -383,11 +396,11 @@ static int copy_via_function(duckdb_result *res, const query_limits *lim, const 
 static int copy_in_sandbox(duckdb_connection con, const query_limits *lim, const char *path,
                            query_outcome *out, dlb_err *err)
 {
-    char sql[1400];
-    copy_sql(sql, sizeof(sql), "query($1)", path);
+    char *sql = copy_sql("query($1)", path);
     duckdb_prepared_statement ps = NULL;
-    if (duckdb_prepare(con, sql, &ps) == DuckDBError ||
-        duckdb_bind_varchar(ps, 1, lim->sql) == DuckDBError) {
+    int prepared = sql && duckdb_prepare(con, sql, &ps) == DuckDBSuccess;
+    free(sql);
+    if (!prepared || duckdb_bind_varchar(ps, 1, lim->sql) == DuckDBError) {
         const char *m = ps ? duckdb_prepare_error(ps) : NULL;
         log_warn("Parquet result: the sandboxed COPY cannot be prepared", "error", m ? m : "?");
         duckdb_destroy_prepare(&ps);

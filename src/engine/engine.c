@@ -260,12 +260,6 @@ const char *engine_version(void)
     return duckdb_library_version();
 }
 
-void engine_interrupt(engine_t *e, int index)
-{
-    if (engine_started(e) != 1) return;
-    if (index >= 0 && index < e->nconns) duckdb_interrupt(e->conns[index]);
-}
-
 long long engine_memory_limit(const engine_t *e)
 {
     return e->memory_limit;
@@ -521,14 +515,6 @@ const char *engine_query_error(engine_t *e)
     const char *m = e->qopened < 0 ? e->qopen_err : NULL;
     pthread_mutex_unlock(&e->open_lock);
     return m;
-}
-
-void engine_query_interrupt(engine_t *e, int index)
-{
-    pthread_mutex_lock(&e->open_lock);
-    int ok = e->qopened == 1;
-    pthread_mutex_unlock(&e->open_lock);
-    if (ok && index >= 0 && index < e->nqconns) duckdb_interrupt(e->qconns[index]);
 }
 
 const char *engine_export_dir(const engine_t *e)

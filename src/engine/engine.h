@@ -22,8 +22,6 @@ duckdb_connection engine_conn(engine_t *e, int index);
 /* Runs SELECT 1 on a spare connection; 0 when healthy. */
 int engine_ping(engine_t *e, char *err, size_t errlen);
 const char *engine_version(void);
-/* Interrupts whatever runs on worker index's connection (timeouts, shutdown). */
-void engine_interrupt(engine_t *e, int index);
 /* Effective memory limit in bytes, as configured. */
 long long engine_memory_limit(const engine_t *e);
 
@@ -47,8 +45,6 @@ void engine_query_release(engine_t *e, int index, int failed);
 long engine_query_reopens(engine_t *e);
 /* Why the query database failed to start, or NULL. */
 const char *engine_query_error(engine_t *e);
-/* Interrupts whatever runs on worker index's query connection. */
-void engine_query_interrupt(engine_t *e, int index);
 /* Staging directory for Parquet results (query_limits.tmp_dir). The sandboxed connection may
  * write and read there (it writes the answers itself); it holds nothing but such answers. */
 const char *engine_export_dir(const engine_t *e);
